@@ -1,0 +1,10 @@
+//! Lightbulb: label data, learn from it as it arrives, pick what to label next.
+//!
+//! Layering (see ARCHITECTURE.md): `config` and `data` know nothing of tch; `ml` knows
+//! nothing of files' formats beyond what `data` hands it; `simulate` drives them all.
+
+pub mod assets;
+pub mod config;
+pub mod data;
+pub mod ml;
+pub mod simulate;
