@@ -177,8 +177,8 @@ def main():
     random.Random(7).shuffle(digits)
     rows = []
     for idx, (d, px) in enumerate(digits):
-        name = f"images/{idx:05d}.png"
-        write_png_gray(os.path.join(ndir, name), 28, 28, [max(0, min(255, round(v * 255))) for v in px])
+        name = f"{idx:05d}.png"  # truth paths are relative to the dataset directory, images/
+        write_png_gray(os.path.join(ndir, "images", name), 28, 28, [max(0, min(255, round(v * 255))) for v in px])
         rows.append((name, str(d)))
     write_truth(os.path.join(ndir, "truth-10class.csv"), rows)
     write_truth(os.path.join(ndir, "truth-3v8.csv"), [(p, "three" if l == "3" else "eight") for p, l in rows if l in "38"])

@@ -6,5 +6,6 @@
 pub mod assets;
 pub mod config;
 pub mod data;
+pub mod embed;
 pub mod ml;
 pub mod simulate;

@@ -1,1 +1,160 @@
-fn main() {}
+//! The `lightbulb` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use lightbulb::config::task::HeadChoice;
+use lightbulb::config::{load_task, TaskConfig};
+use lightbulb::ml::head::{HeadKind, HeadParams};
+use lightbulb::ml::strategy::StrategyKind;
+use lightbulb::simulate::{self, SimulateOptions};
+
+#[derive(Parser)]
+#[command(name = "lightbulb", version, about = "Label data, learn as labels arrive, pick what to label next")]
+struct Cli {
+    /// Directory holding `models/` and `data/` fetched by scripts/setup.sh.
+    #[arg(long, global = true, env = "LIGHTBULB_ASSETS")]
+    assets: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay active learning against a truth file and print the learning curve.
+    Simulate(SimulateArgs),
+    /// Compute and cache the embeddings of a task's dataset.
+    Embed {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a task config and exit (non-zero with file:line:column on error).
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// CSV with header `path,label`.
+    #[arg(long)]
+    truth: PathBuf,
+    /// Query strategy (default: the config's, else cluster_margin).
+    #[arg(long)]
+    strategy: Option<StrategyKind>,
+    /// Labels to acquire.
+    #[arg(long, default_value_t = 500)]
+    budget: usize,
+    /// Labels per active-learning round.
+    #[arg(long, default_value_t = 10)]
+    step: usize,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Share of labelled items held out as the test set.
+    #[arg(long)]
+    test_fraction: Option<f64>,
+    /// Head: logistic or mlp (default: the config's).
+    #[arg(long, value_parser = ["logistic", "mlp"])]
+    head: Option<String>,
+    /// Use label spreading over the unlabelled pool (default: the config's setting).
+    #[arg(long)]
+    semi_supervised: Option<bool>,
+    /// Print one JSON object on stdout (progress stays on stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let assets = cli.assets.clone().unwrap_or_else(lightbulb::assets::default_dir);
+    match run(cli.command, &assets) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<TaskConfig> {
+    Ok(load_task(path)?)
+}
+
+fn run(command: Command, assets: &std::path::Path) -> anyhow::Result<()> {
+    match command {
+        Command::Check { config } => {
+            let task = load(&config)?;
+            eprintln!("{}: ok ({} classes, {:?})", config.display(), task.label.classes.len(), task.dataset.data_type);
+            Ok(())
+        }
+        Command::Embed { config } => {
+            let task = load(&config)?;
+            let dataset = lightbulb::data::open(&task)?;
+            let encoder = lightbulb::ml::encoder::load(task.encoder(), assets, lightbulb::ml::device::best())?;
+            let out = lightbulb::embed::embed_dataset(
+                &dataset,
+                encoder.as_ref(),
+                &task.output_dir().join("embeddings"),
+                true,
+            )?;
+            for s in &out.skipped {
+                eprintln!("skipped {}: {}", s.id, s.reason);
+            }
+            eprintln!(
+                "{} items, {} embedded now ({:.1} items/s), {} skipped",
+                dataset.len(),
+                out.computed,
+                out.items_per_s,
+                out.skipped.len()
+            );
+            Ok(())
+        }
+        Command::Simulate(args) => {
+            let task = load(&args.config)?;
+            let strategy = match (args.strategy, task.model.strategy.as_deref()) {
+                (Some(s), _) => s,
+                (None, Some(name)) => name.parse().map_err(anyhow::Error::msg)?,
+                (None, None) => StrategyKind::DEFAULT,
+            };
+            let seed = args.seed.unwrap_or(task.model.seed);
+            let mut head = HeadParams { seed, ..HeadParams::default() };
+            head.kind = match (args.head.as_deref(), task.model.head) {
+                (Some("mlp"), _) | (None, HeadChoice::Mlp) => HeadKind::Mlp,
+                _ => HeadKind::Logistic,
+            };
+            let opts = SimulateOptions {
+                truth: args.truth.clone(),
+                strategy,
+                budget: args.budget,
+                step: args.step,
+                seed,
+                test_fraction: args.test_fraction.unwrap_or(task.model.test_fraction),
+                head,
+                semi_supervised: args.semi_supervised.unwrap_or(task.model.semi_supervised),
+                auto_label_threshold: task.model.auto_label_threshold,
+                show_progress: !args.json,
+            };
+            if !(0.0..1.0).contains(&opts.test_fraction) || opts.test_fraction == 0.0 {
+                anyhow::bail!("--test-fraction must be in (0, 1), got {}", opts.test_fraction);
+            }
+            let data = simulate::prepare(&task, &args.truth, assets, true)?;
+            let report = simulate::run(&data, &opts)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(())
+        }
+    }
+}

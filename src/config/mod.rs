@@ -3,4 +3,4 @@
 pub mod locate;
 pub mod task;
 
-pub use task::{load_task, ConfigError, TaskConfig};
+pub use task::{load_task, load_task_in, parse_task, ConfigError, TaskConfig, STRATEGIES};

@@ -1,1 +1,169 @@
-//! TODO
+//! Semi-supervised learning from the unlabelled pool: label spreading over a k-nearest-
+//! neighbour graph of the embeddings (Zhou et al. 2004), whose most confident pseudo-labels
+//! join the human labels, down-weighted, when the head is fit.
+//!
+//! The graph depends only on the embeddings, so it is built once per pool and reused while
+//! labels arrive; spreading itself is a few sparse passes (milliseconds).
+
+use tch::{Kind, Tensor};
+
+use crate::ml::embeddings::Embeddings;
+use crate::ml::head::{Head, HeadParams};
+
+/// Rows of the similarity matrix computed per matmul while building the graph.
+const CHUNK: i64 = 4096;
+
+/// Symmetrically normalised k-nearest-neighbour graph over some embedding rows.
+pub struct KnnGraph {
+    /// Embedding row of each node.
+    pub rows: Vec<usize>,
+    /// For each node, `(neighbour node, normalised weight)`.
+    neighbours: Vec<Vec<(u32, f32)>>,
+}
+
+impl KnnGraph {
+    /// Builds the graph with cosine similarity; `k` neighbours per node (made symmetric).
+    pub fn build(embeddings: &Embeddings, rows: &[usize], k: usize) -> Self {
+        let n = rows.len();
+        let k = k.min(n.saturating_sub(1));
+        let x = embeddings.gather(rows);
+        let x = &x / x.norm_scalaropt_dim(2.0, [1], true).clamp_min(1e-12);
+        let mut adj: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
+        if k > 0 {
+            let mut start = 0i64;
+            while start < n as i64 {
+                let len = CHUNK.min(n as i64 - start);
+                let sim = x.narrow(0, start, len).matmul(&x.tr());
+                // Exclude self-similarity.
+                let idx = Tensor::arange_start(start, start + len, (Kind::Int64, tch::Device::Cpu)).unsqueeze(1);
+                let sim = sim.scatter_value(1, &idx, -2.0);
+                let (vals, inds) = sim.topk(k as i64, 1, true, true);
+                let vals: Vec<f32> = Vec::try_from(vals.flatten(0, -1)).unwrap_or_default();
+                let inds: Vec<i64> = Vec::try_from(inds.flatten(0, -1)).unwrap_or_default();
+                for r in 0..len as usize {
+                    let node = start as usize + r;
+                    for j in 0..k {
+                        // Cosine similarities of neighbours are positive for these features;
+                        // clamp so a stray negative one cannot flip mass.
+                        let w = vals[r * k + j].max(0.0);
+                        adj[node].push((inds[r * k + j] as u32, w));
+                    }
+                }
+                start += len;
+            }
+        }
+        // Symmetrise: W = max(W, W^T).
+        let mut sym: Vec<Vec<(u32, f32)>> = adj.clone();
+        for (i, list) in adj.iter().enumerate() {
+            for &(j, w) in list {
+                if !sym[j as usize].iter().any(|&(t, _)| t as usize == i) {
+                    sym[j as usize].push((i as u32, w));
+                }
+            }
+        }
+        // D^-1/2 W D^-1/2.
+        let degree: Vec<f32> = sym.iter().map(|l| l.iter().map(|&(_, w)| w).sum::<f32>().max(1e-12)).collect();
+        let neighbours = sym
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| l.into_iter().map(|(j, w)| (j, w / (degree[i] * degree[j as usize]).sqrt())).collect())
+            .collect();
+        Self { rows: rows.to_vec(), neighbours }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Label spreading: F <- alpha S F + (1 - alpha) Y, iterated; returns row-normalised
+    /// class distributions `[nodes x classes]`. `seeds` are (node, class) pairs.
+    pub fn spread(&self, seeds: &[(usize, i64)], classes: usize, alpha: f32, iters: usize) -> Vec<f32> {
+        let n = self.len();
+        let mut y = vec![0f32; n * classes];
+        for &(node, class) in seeds {
+            y[node * classes + class as usize] = 1.0;
+        }
+        let mut f = y.clone();
+        let mut next = vec![0f32; n * classes];
+        for _ in 0..iters {
+            for (i, list) in self.neighbours.iter().enumerate() {
+                let out = &mut next[i * classes..(i + 1) * classes];
+                for (o, yv) in out.iter_mut().zip(&y[i * classes..(i + 1) * classes]) {
+                    *o = (1.0 - alpha) * yv;
+                }
+                for &(j, w) in list {
+                    let src = &f[j as usize * classes..(j as usize + 1) * classes];
+                    for (o, s) in out.iter_mut().zip(src) {
+                        *o += alpha * w * s;
+                    }
+                }
+            }
+            std::mem::swap(&mut f, &mut next);
+        }
+        for row in f.chunks_mut(classes) {
+            let sum: f32 = row.iter().sum();
+            if sum > 0.0 {
+                row.iter_mut().for_each(|v| *v /= sum);
+            }
+        }
+        f
+    }
+}
+
+/// Settings of the pseudo-labelling step.
+#[derive(Debug, Clone, Copy)]
+pub struct SemiParams {
+    pub alpha: f32,
+    pub iters: usize,
+    /// Pseudo-labels per human label at most (keeps humans in charge at low counts).
+    pub per_label: usize,
+    /// Minimum spread confidence for a pseudo-label.
+    pub min_confidence: f32,
+    /// Weight of a pseudo-label relative to a human label (scaled by its confidence).
+    pub weight: f32,
+}
+
+impl Default for SemiParams {
+    fn default() -> Self {
+        Self { alpha: 0.99, iters: 20, per_label: 10, min_confidence: 0.5, weight: 0.5 }
+    }
+}
+
+/// Fits a head on human labels plus confident label-spreading pseudo-labels.
+/// `labelled` are graph nodes with classes `y`; every other node is unlabelled.
+pub fn fit_with_graph(
+    head: &HeadParams,
+    semi: &SemiParams,
+    embeddings: &Embeddings,
+    graph: &KnnGraph,
+    labelled: &[usize],
+    y: &[i64],
+    classes: usize,
+) -> anyhow::Result<Head> {
+    let seeds: Vec<(usize, i64)> = labelled.iter().copied().zip(y.iter().copied()).collect();
+    let dist = graph.spread(&seeds, classes, semi.alpha, semi.iters);
+    let is_labelled: std::collections::HashSet<usize> = labelled.iter().copied().collect();
+    let mut pseudo: Vec<(usize, i64, f32)> = (0..graph.len())
+        .filter(|n| !is_labelled.contains(n))
+        .filter_map(|n| {
+            let row = &dist[n * classes..(n + 1) * classes];
+            let (class, &p) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+            (p >= semi.min_confidence).then_some((n, class as i64, p))
+        })
+        .collect();
+    pseudo.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+    pseudo.truncate(semi.per_label * labelled.len());
+    let mut rows: Vec<usize> = labelled.iter().map(|&n| graph.rows[n]).collect();
+    let mut targets = y.to_vec();
+    let mut weights = vec![1f32; rows.len()];
+    for (n, class, p) in pseudo {
+        rows.push(graph.rows[n]);
+        targets.push(class);
+        weights.push(semi.weight * p);
+    }
+    Head::fit_calibrated(head, &embeddings.gather(&rows), &targets, classes, Some(&weights))
+}

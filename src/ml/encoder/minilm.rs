@@ -1,4 +1,142 @@
-//! TODO
-pub struct MiniLmEncoder;
-impl MiniLmEncoder { pub fn load(_a: &std::path::Path, _d: tch::Device) -> anyhow::Result<Self> { anyhow::bail!("todo") } }
-impl super::Encoder for MiniLmEncoder { fn spec(&self) -> &super::EncoderSpec { todo!() } fn preferred_batch(&self) -> usize { 32 } fn encode(&self, _b: &[super::EncoderInput]) -> Vec<Result<Vec<f32>, String>> { todo!() } }
+//! sentence-transformers all-MiniLM-L6-v2 as a text encoder: BERT (6 layers, 384 wide),
+//! mean pooling over real tokens, L2 normalisation.
+
+use std::path::Path;
+
+use anyhow::anyhow;
+use tch::{Device, Kind, TchError, Tensor};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use super::bert::{self, Bert, BertConfig};
+use super::{Encoder, EncoderInput, EncoderSpec, Modality};
+use crate::assets;
+
+const WEIGHTS: &str = "minilm_l6/model.safetensors";
+const TOKENIZER: &str = "minilm_l6/tokenizer.json";
+pub const DIM: usize = 384;
+/// sentence-transformers' `max_seq_length` for this model: it was trained on at most 256
+/// word pieces (the tokenizer file's own 128 comes from an older export).
+pub const MAX_TOKENS: usize = 256;
+
+pub struct MiniLmEncoder {
+    spec: EncoderSpec,
+    tokenizer: Tokenizer,
+    bert: Bert,
+}
+
+/// Token ids and attention mask of a batch, padded to its longest item.
+pub struct TokenBatch {
+    pub ids: Vec<i64>,
+    pub mask: Vec<i64>,
+    pub rows: usize,
+    pub len: usize,
+}
+
+impl MiniLmEncoder {
+    pub fn load(assets: &Path, device: Device) -> anyhow::Result<Self> {
+        let weights = assets::verified_model_file(assets, WEIGHTS)?;
+        let tok_path = assets::verified_model_file(assets, TOKENIZER)?;
+        let mut tokenizer =
+            Tokenizer::from_file(&tok_path).map_err(|e| anyhow!("reading {}: {e}", tok_path.display()))?;
+        // The file pads every text to 128 tokens; padding to the batch's longest text gives
+        // identical embeddings (padding is masked out) for a fraction of the work.
+        let mut padding = tokenizer.get_padding().cloned().unwrap_or_default();
+        padding.strategy = PaddingStrategy::BatchLongest;
+        tokenizer.with_padding(Some(padding));
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
+            .map_err(|e| anyhow!("setting truncation: {e}"))?;
+        let bert = tch::no_grad(|| Bert::load(&weights, BertConfig::MINILM_L6, device))?;
+        let spec = EncoderSpec {
+            id: format!("minilm_l6@{}", assets::short_hash(WEIGHTS)),
+            modality: Modality::Text,
+            dim: DIM,
+        };
+        Ok(Self { spec, tokenizer, bert })
+    }
+
+    /// Tokenises a batch with padding to its longest text (or to `fixed_len`, for
+    /// benchmarks that compare against fixed-length padding).
+    pub fn tokenize(&self, texts: &[&str], fixed_len: Option<usize>) -> Result<TokenBatch, String> {
+        let encodings = if let Some(len) = fixed_len {
+            let mut tok = self.tokenizer.clone();
+            tok.with_padding(Some(PaddingParams { strategy: PaddingStrategy::Fixed(len), ..Default::default() }));
+            tok.with_truncation(Some(TruncationParams { max_length: len, ..Default::default() }))
+                .map_err(|e| e.to_string())?;
+            tok.encode_batch(texts.to_vec(), true)
+        } else {
+            self.tokenizer.encode_batch(texts.to_vec(), true)
+        }
+        .map_err(|e| format!("cannot tokenize text: {e}"))?;
+        let rows = encodings.len();
+        let len = encodings.first().map_or(0, |e| e.len());
+        let mut ids = Vec::with_capacity(rows * len);
+        let mut mask = Vec::with_capacity(rows * len);
+        for e in &encodings {
+            if e.len() != len {
+                return Err("tokenizer returned rows of different lengths".to_string());
+            }
+            ids.extend(e.get_ids().iter().map(|&i| i64::from(i)));
+            mask.extend(e.get_attention_mask().iter().map(|&m| i64::from(m)));
+        }
+        Ok(TokenBatch { ids, mask, rows, len })
+    }
+
+    /// Embeddings [rows, 384] of a tokenised batch.
+    pub fn embed_tokens(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>, TchError> {
+        if batch.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let device = self.bert.device();
+        let shape = [batch.rows as i64, batch.len as i64];
+        crate::ml::device::with_threads(crate::ml::device::cores(), || {
+            tch::no_grad(|| {
+                let ids = Tensor::f_from_slice(&batch.ids)?.f_view(shape)?.f_to_device(device)?;
+                let mask = Tensor::f_from_slice(&batch.mask)?.f_view(shape)?.f_to_device(device)?;
+                let hidden = self.bert.forward(&ids, &mask)?;
+                let pooled = bert::mean_pool_normalised(&hidden, &mask)?;
+                Vec::<Vec<f32>>::try_from(&pooled.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?)
+            })
+        })
+    }
+
+    /// Embeds texts; errors apply to the whole batch (tokenising plain text cannot fail
+    /// per item).
+    pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        let batch = self.tokenize(texts, None)?;
+        self.embed_tokens(&batch).map_err(|e| format!("encoder failed: {e}"))
+    }
+}
+
+impl Encoder for MiniLmEncoder {
+    fn spec(&self) -> &EncoderSpec {
+        &self.spec
+    }
+
+    fn preferred_batch(&self) -> usize {
+        64
+    }
+
+    fn encode(&self, batch: &[EncoderInput]) -> Vec<Result<Vec<f32>, String>> {
+        let mut texts = Vec::with_capacity(batch.len());
+        let mut slots = Vec::with_capacity(batch.len());
+        for item in batch {
+            match item {
+                EncoderInput::Text(t) => {
+                    slots.push(Ok(texts.len()));
+                    texts.push(t.as_str());
+                }
+                EncoderInput::Image(_) => slots.push(Err("the text encoder was given an image".to_string())),
+            }
+        }
+        match self.embed_texts(&texts) {
+            Ok(mut rows) => slots
+                .into_iter()
+                .map(|s| {
+                    s.and_then(|i| rows.get_mut(i).map(std::mem::take).ok_or_else(|| "encoder lost a row".to_string()))
+                })
+                .collect(),
+            Err(e) => slots.into_iter().map(|s| s.and(Err(e.clone()))).collect(),
+        }
+    }
+}

@@ -1,1 +1,588 @@
+//! Classification heads trained on frozen embeddings: multinomial logistic regression (the
+//! default) and a one-hidden-layer MLP, both with built-in feature normalisation, balanced
+//! class weights and temperature calibration.
+//!
+//! Weights live in plain `Vec<f32>` (not tensors) so a `Head` is `Clone + Send + Sync`, can be
+//! shared by the scoring threads and saved byte-exactly; tensors are built per call.
+
 pub mod logistic;
+pub mod mlp;
+
+use anyhow::{bail, ensure, Context};
+use half::slice::HalfFloatSliceExt;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use crate::ml::embeddings::Embeddings;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadKind {
+    Logistic,
+    Mlp,
+}
+
+impl From<crate::config::task::HeadChoice> for HeadKind {
+    fn from(c: crate::config::task::HeadChoice) -> Self {
+        match c {
+            crate::config::task::HeadChoice::Logistic => HeadKind::Logistic,
+            crate::config::task::HeadChoice::Mlp => HeadKind::Mlp,
+        }
+    }
+}
+
+/// How raw embedding rows are normalised before the first layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    /// Raw features.
+    None,
+    /// Per-feature (x - mean) / std from the training rows.
+    Standard,
+    /// Each row divided by its L2 norm, then scaled by sqrt(dim) (unit RMS per feature).
+    L2,
+    /// L2 rows, then per-feature standardisation whose variances are shrunk towards the pooled
+    /// variance (`std_prior` pseudo-rows), so a handful of labels cannot blow up one feature.
+    L2Standard,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HeadParams {
+    pub kind: HeadKind,
+    /// MLP hidden width.
+    pub hidden: usize,
+    /// MLP passes over the training rows.
+    pub epochs: usize,
+    /// MLP Adam learning rate.
+    pub lr: f64,
+    /// MLP decoupled weight decay (AdamW).
+    pub weight_decay: f64,
+    /// MLP dropout on the hidden layer.
+    pub dropout: f64,
+    /// Logistic inverse L2 strength, scikit-learn's `C` on the normalised features:
+    /// objective = mean weighted log-loss + ||W||^2 / (2 C sum(weights)).
+    pub c: f64,
+    /// Logistic L-BFGS iteration cap and gradient tolerance (max |grad|).
+    pub max_iter: usize,
+    pub tol: f64,
+    /// Weights inversely proportional to class frequency (scikit-learn's `balanced`).
+    pub class_weighting: bool,
+    pub scaling: Scaling,
+    /// Pseudo-rows of pooled variance mixed into each feature's variance (`L2Standard`).
+    pub std_prior: f64,
+    pub seed: u64,
+    /// Upper bound on cross-validation folds for temperature calibration.
+    pub calibration_folds: usize,
+}
+
+impl Default for HeadParams {
+    fn default() -> Self {
+        Self {
+            kind: HeadKind::Logistic,
+            hidden: 256,
+            epochs: 60,
+            lr: 1e-3,
+            weight_decay: 1e-2,
+            dropout: 0.2,
+            c: 1.0,
+            max_iter: 500,
+            tol: 1e-5,
+            class_weighting: true,
+            scaling: Scaling::L2Standard,
+            std_prior: 10.0,
+            seed: 0,
+            calibration_folds: 5,
+        }
+    }
+}
+
+impl HeadParams {
+    pub fn for_kind(kind: HeadKind) -> Self {
+        Self { kind, ..Self::default() }
+    }
+}
+
+/// One dense layer, `out = in @ w + b`, with `w` row-major `[inputs, outputs]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+impl Layer {
+    fn tensors(&self) -> (Tensor, Tensor) {
+        (Tensor::from_slice(&self.w).reshape([self.inputs as i64, self.outputs as i64]), Tensor::from_slice(&self.b))
+    }
+}
+
+/// Normalisation stats computed at fit time: z = (l2(x) - mean) / scale.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Normalizer {
+    /// Whether rows are first divided by their L2 norm and multiplied by sqrt(dim).
+    pub l2: bool,
+    pub mean: Vec<f32>,
+    pub scale: Vec<f32>,
+}
+
+impl Normalizer {
+    fn identity(dim: usize, l2: bool) -> Self {
+        Self { l2, mean: vec![0.0; dim], scale: vec![1.0; dim] }
+    }
+
+    fn fit(x: &Tensor, scaling: Scaling, std_prior: f64) -> anyhow::Result<Self> {
+        let (n, d) = x.size2().context("features must be a 2-D tensor")?;
+        let l2 = matches!(scaling, Scaling::L2 | Scaling::L2Standard);
+        if matches!(scaling, Scaling::None | Scaling::L2) {
+            return Ok(Self::identity(d as usize, l2));
+        }
+        let z = if l2 { l2_rows(x) } else { x.shallow_clone() };
+        let z = z.to_kind(Kind::Double);
+        let mean = z.mean_dim(0, false, Kind::Double);
+        let var = if n > 1 { z.var_dim(0, false, false) } else { Tensor::zeros([d], (Kind::Double, tch::Device::Cpu)) };
+        let mean: Vec<f64> = Vec::try_from(&mean)?;
+        let var: Vec<f64> = Vec::try_from(&var)?;
+        let pooled = var.iter().sum::<f64>() / var.len().max(1) as f64;
+        // A feature that is constant on the training rows keeps the pooled scale, never a
+        // division by ~0; with few rows every variance is pulled towards the pooled one.
+        let prior = if matches!(scaling, Scaling::L2Standard) { std_prior.max(0.0) } else { 0.0 };
+        let pooled = if pooled > 0.0 { pooled } else { 1.0 };
+        let nf = n as f64;
+        let scale = var
+            .iter()
+            .map(|&v| {
+                let s2 = (nf * v + prior * pooled) / (nf + prior);
+                let s2 = if s2 > 1e-12 * pooled { s2 } else { pooled };
+                s2.sqrt() as f32
+            })
+            .collect();
+        Ok(Self { l2, mean: mean.iter().map(|&m| m as f32).collect(), scale })
+    }
+
+    /// The first layer with this normalisation folded in: `(l2(x) @ w' ) + b'`, where
+    /// `l2(x)` is applied by the caller as a per-row factor after the matmul.
+    fn fold(&self, layer: &Layer) -> Layer {
+        let (d, o) = (layer.inputs, layer.outputs);
+        let mut w = vec![0f32; d * o];
+        let mut b: Vec<f64> = layer.b.iter().map(|&v| v as f64).collect();
+        for j in 0..d {
+            let inv = 1.0 / self.scale[j] as f64;
+            let shift = self.mean[j] as f64 * inv;
+            for k in 0..o {
+                let wjk = layer.w[j * o + k] as f64;
+                w[j * o + k] = (wjk * inv) as f32;
+                b[k] -= shift * wjk;
+            }
+        }
+        Layer { inputs: d, outputs: o, w, b: b.into_iter().map(|v| v as f32).collect() }
+    }
+
+    /// Normalised features as a tensor (training path; scoring uses the folded layer).
+    fn apply(&self, x: &Tensor) -> Tensor {
+        let z = if self.l2 { l2_rows(x) } else { x.shallow_clone() };
+        (z - Tensor::from_slice(&self.mean)) / Tensor::from_slice(&self.scale)
+    }
+}
+
+/// Rows divided by their L2 norm and multiplied by sqrt(dim): unit RMS per feature, so the
+/// regularisation strength means the same for 384-d and 1280-d embeddings.
+fn l2_rows(x: &Tensor) -> Tensor {
+    x * row_factor(x)
+}
+
+/// sqrt(dim) / ||row||, shape [n, 1] (an all-zero row keeps factor sqrt(dim) / 1e-12 * 0 = 0).
+fn row_factor(x: &Tensor) -> Tensor {
+    let d = x.size().last().copied().unwrap_or(1) as f64;
+    let norm = x.square().sum_dim_intlist(1, true, Kind::Float).sqrt().clamp_min(1e-12);
+    norm.reciprocal() * d.sqrt()
+}
+
+/// A trained classification head.
+#[derive(Clone, Debug)]
+pub struct Head {
+    kind: HeadKind,
+    params: HeadParams,
+    dim: usize,
+    num_classes: usize,
+    temperature: f64,
+    norm: Normalizer,
+    /// Layers in normalised feature space (what is saved).
+    layers: Vec<Layer>,
+    /// `layers[0]` with the normalisation folded in (what is computed).
+    first: Layer,
+}
+
+/// Rows of an f32 matrix per scoring chunk: big enough that per-call overhead vanishes, small
+/// enough that the widened chunk (chunk x dim x 4 bytes) stays in cache-sized buffers.
+const SCORE_CHUNK: usize = 1024;
+
+/// Below this many `rows x dim` elements a fit runs on one torch thread: waking the pool costs
+/// more than it saves on small matrices.
+const SMALL_FIT: usize = 2_000_000;
+
+impl Head {
+    /// Trains on rows `x` `[n, d]` (f32, CPU) with labels in `0..num_classes`; optional
+    /// per-sample weights (pseudo-labels) in (0, 1].
+    pub fn fit(
+        params: &HeadParams,
+        x: &Tensor,
+        y: &[i64],
+        num_classes: usize,
+        sample_weight: Option<&[f32]>,
+    ) -> anyhow::Result<Head> {
+        let (n, d) = check_inputs(x, y, num_classes, sample_weight)?;
+        let threads = if n * d <= SMALL_FIT { 1 } else { crate::ml::device::cores() };
+        crate::ml::device::with_threads(threads, || Self::fit_inner(params, x, y, num_classes, sample_weight, None))
+    }
+
+    fn fit_inner(
+        params: &HeadParams,
+        x: &Tensor,
+        y: &[i64],
+        num_classes: usize,
+        sample_weight: Option<&[f32]>,
+        init: Option<&Head>,
+    ) -> anyhow::Result<Head> {
+        let x = x.to_kind(Kind::Float).contiguous();
+        let d = x.size2()?.1 as usize;
+        let norm = Normalizer::fit(&x, params.scaling, params.std_prior)?;
+        let z = norm.apply(&x);
+        let weights = sample_weights(y, num_classes, sample_weight, params.class_weighting);
+        let layers = match params.kind {
+            HeadKind::Logistic => {
+                let init = init.map(|h| &h.layers[0]);
+                vec![logistic::train(&z, y, num_classes, &weights, params, init)?]
+            }
+            HeadKind::Mlp => mlp::train(&z, y, num_classes, &weights, params)?,
+        };
+        Head::from_parts(params.clone(), d, num_classes, 1.0, norm, layers)
+    }
+
+    /// Like `fit`, then sets the temperature that minimises the NLL of out-of-fold logits
+    /// (stratified k-fold on the same training labels, never test data). Needs at least two
+    /// labels per class per fold (k >= 2); otherwise the temperature stays 1. Pseudo-labelled
+    /// rows (weight < 1) are trained on in every fold but not calibrated on: their labels came
+    /// from the model itself.
+    pub fn fit_calibrated(
+        params: &HeadParams,
+        x: &Tensor,
+        y: &[i64],
+        num_classes: usize,
+        sample_weight: Option<&[f32]>,
+    ) -> anyhow::Result<Head> {
+        let (n, d) = check_inputs(x, y, num_classes, sample_weight)?;
+        let threads = if n * d <= SMALL_FIT { 1 } else { crate::ml::device::cores() };
+        crate::ml::device::with_threads(threads, || {
+            let mut head = Self::fit_inner(params, x, y, num_classes, sample_weight, None)?;
+            let Some(folds) = stratified_folds(y, num_classes, params.calibration_folds, params.seed) else {
+                return Ok(head);
+            };
+            let x = x.to_kind(Kind::Float).contiguous();
+            let mut oof = vec![0f32; n * num_classes];
+            let mut have = vec![false; n];
+            for held in &folds {
+                let mut is_held = vec![false; n];
+                for &i in held {
+                    is_held[i] = true;
+                }
+                let train: Vec<usize> = (0..n).filter(|&i| !is_held[i]).collect();
+                let idx = Tensor::from_slice(&train.iter().map(|&i| i as i64).collect::<Vec<_>>());
+                let xt = x.index_select(0, &idx);
+                let yt: Vec<i64> = train.iter().map(|&i| y[i]).collect();
+                let wt: Option<Vec<f32>> = sample_weight.map(|w| train.iter().map(|&i| w[i]).collect());
+                // Warm start from the full fit: the fold optimum is close, so L-BFGS needs a
+                // fraction of the iterations.
+                let fold_head = Self::fit_inner(params, &xt, &yt, num_classes, wt.as_deref(), Some(&head))?;
+                let calib: Vec<usize> =
+                    held.iter().copied().filter(|&i| sample_weight.is_none_or(|w| w[i] >= 1.0)).collect();
+                if calib.is_empty() {
+                    continue;
+                }
+                let hidx = Tensor::from_slice(&calib.iter().map(|&i| i as i64).collect::<Vec<_>>());
+                let logits: Vec<f32> = Vec::try_from(fold_head.logits(&x.index_select(0, &hidx)).flatten(0, -1))?;
+                for (r, &i) in calib.iter().enumerate() {
+                    oof[i * num_classes..(i + 1) * num_classes]
+                        .copy_from_slice(&logits[r * num_classes..(r + 1) * num_classes]);
+                    have[i] = true;
+                }
+            }
+            let rows: Vec<usize> = (0..n).filter(|&i| have[i]).collect();
+            if rows.len() >= 2 {
+                let flat: Vec<f32> =
+                    rows.iter().flat_map(|&i| oof[i * num_classes..(i + 1) * num_classes].iter().copied()).collect();
+                let yy: Vec<i64> = rows.iter().map(|&i| y[i]).collect();
+                let t = Tensor::from_slice(&flat).reshape([rows.len() as i64, num_classes as i64]);
+                head.temperature = crate::ml::calibration::fit_temperature(&t, &yy);
+            }
+            Ok(head)
+        })
+    }
+
+    /// Rebuilds a head from its saved parts (validated).
+    pub fn from_parts(
+        params: HeadParams,
+        dim: usize,
+        num_classes: usize,
+        temperature: f64,
+        norm: Normalizer,
+        layers: Vec<Layer>,
+    ) -> anyhow::Result<Head> {
+        ensure!(num_classes >= 1, "a head needs at least one class");
+        ensure!(temperature.is_finite() && temperature > 0.0, "temperature {temperature} must be positive");
+        ensure!(norm.mean.len() == dim && norm.scale.len() == dim, "normalisation stats are not {dim} wide");
+        let expected_layers = match params.kind {
+            HeadKind::Logistic => 1,
+            HeadKind::Mlp => 2,
+        };
+        ensure!(
+            layers.len() == expected_layers,
+            "{:?} head needs {expected_layers} layers, got {}",
+            params.kind,
+            layers.len()
+        );
+        let mut inputs = dim;
+        for (i, l) in layers.iter().enumerate() {
+            ensure!(l.inputs == inputs, "layer {i} takes {} inputs, expected {inputs}", l.inputs);
+            ensure!(
+                l.w.len() == l.inputs * l.outputs && l.b.len() == l.outputs,
+                "layer {i} has {} weights and {} biases for shape {}x{}",
+                l.w.len(),
+                l.b.len(),
+                l.inputs,
+                l.outputs
+            );
+            inputs = l.outputs;
+        }
+        ensure!(inputs == num_classes, "last layer has {inputs} outputs, expected {num_classes} classes");
+        let first = norm.fold(&layers[0]);
+        Ok(Head { kind: params.kind, params, dim, num_classes, temperature, norm, layers, first })
+    }
+
+    pub fn kind(&self) -> HeadKind {
+        self.kind
+    }
+
+    pub fn params(&self) -> &HeadParams {
+        &self.params
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    pub fn temperature(&self) -> f64 {
+        self.temperature
+    }
+
+    pub fn set_temperature(&mut self, t: f64) {
+        if t.is_finite() && t > 0.0 {
+            self.temperature = t;
+        }
+    }
+
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.norm
+    }
+
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// Uncalibrated logits `[n, C]` for raw rows `x` `[n, d]`.
+    pub fn logits(&self, x: &Tensor) -> Tensor {
+        let x = x.to_kind(Kind::Float);
+        let (w, b) = self.first.tensors();
+        let mut z = x.matmul(&w);
+        if self.norm.l2 {
+            z *= row_factor(&x);
+        }
+        z += b;
+        for layer in &self.layers[1..] {
+            let (w, b) = layer.tensors();
+            z = z.gelu("none").matmul(&w) + b;
+        }
+        z
+    }
+
+    /// Calibrated probabilities `softmax(logits / T)`, `[n, C]`.
+    pub fn predict_proba(&self, x: &Tensor) -> Tensor {
+        (self.logits(x) / self.temperature).softmax(1, Kind::Float)
+    }
+
+    /// Calibrated probabilities for `rows` (None = all) of an f16 embedding matrix, as a flat
+    /// row-major `[rows x C]` Vec. Chunks are widened to f32 one at a time per thread, so
+    /// memory stays at a few chunk buffers whatever the pool size.
+    pub fn score(&self, emb: &Embeddings, rows: Option<&[usize]>) -> Vec<f32> {
+        let n = rows.map_or(emb.len(), <[usize]>::len);
+        let c = self.num_classes;
+        let mut out = vec![0f32; n * c];
+        if n == 0 || emb.dim() != self.dim {
+            if emb.dim() != self.dim {
+                tracing::error!(emb = emb.dim(), head = self.dim, "embedding width differs from the head's");
+                out.iter_mut().for_each(|p| *p = 1.0 / c as f32);
+            }
+            return out;
+        }
+        let threads = crate::ml::device::cores().max(1) as usize;
+        let chunk = SCORE_CHUNK;
+        // One rayon task per chunk, one torch thread per task: the two cores each widen and
+        // multiply their own chunks, which beats one thread feeding a 2-thread matmul.
+        let work = |(ci, out_chunk): (usize, &mut [f32])| {
+            let start = ci * chunk;
+            let len = out_chunk.len() / c;
+            let mut buf = vec![0f32; len * self.dim];
+            match rows {
+                None => emb.as_f16()[start * self.dim..(start + len) * self.dim].convert_to_f32_slice(&mut buf),
+                Some(rows) => {
+                    for (dst, &r) in buf.chunks_exact_mut(self.dim).zip(&rows[start..start + len]) {
+                        emb.row_into(r, dst);
+                    }
+                }
+            }
+            let x = Tensor::from_slice(&buf).reshape([len as i64, self.dim as i64]);
+            let p = self.predict_proba(&x);
+            p.copy_data(out_chunk, len * c);
+        };
+        if threads > 1 && n > chunk {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+            match pool {
+                Ok(pool) => pool.install(|| {
+                    out.par_chunks_mut(chunk * c)
+                        .enumerate()
+                        .for_each(|job| crate::ml::device::with_threads(1, || work(job)))
+                }),
+                Err(_) => out.chunks_mut(chunk * c).enumerate().for_each(work),
+            }
+        } else {
+            crate::ml::device::with_threads(1, || out.chunks_mut(chunk * c).enumerate().for_each(work));
+        }
+        out
+    }
+}
+
+fn check_inputs(
+    x: &Tensor,
+    y: &[i64],
+    num_classes: usize,
+    sample_weight: Option<&[f32]>,
+) -> anyhow::Result<(usize, usize)> {
+    let (n, d) = x.size2().context("features must be a 2-D tensor [rows, dim]")?;
+    let (n, d) = (n as usize, d as usize);
+    ensure!(n == y.len(), "{n} feature rows but {} labels", y.len());
+    ensure!(n > 0, "no training rows");
+    ensure!(d > 0, "zero-width features");
+    ensure!(num_classes >= 2, "need at least 2 classes, got {num_classes}");
+    if let Some(&bad) = y.iter().find(|&&v| v < 0 || v as usize >= num_classes) {
+        bail!("label {bad} is outside 0..{num_classes}");
+    }
+    if let Some(w) = sample_weight {
+        ensure!(w.len() == n, "{} sample weights for {n} rows", w.len());
+        ensure!(w.iter().all(|&v| v.is_finite() && v >= 0.0), "sample weights must be finite and >= 0");
+    }
+    Ok((n, d))
+}
+
+/// Per-row training weights: sample weight x balanced class weight (n / (k n_c), k = classes
+/// present), normalised to mean 1 over the rows.
+pub(crate) fn sample_weights(y: &[i64], num_classes: usize, sw: Option<&[f32]>, balanced: bool) -> Vec<f64> {
+    let base: Vec<f64> = (0..y.len()).map(|i| sw.map_or(1.0, |w| w[i] as f64)).collect();
+    let mut w = base.clone();
+    if balanced {
+        let mut mass = vec![0f64; num_classes];
+        for (&c, &b) in y.iter().zip(&base) {
+            mass[c as usize] += b;
+        }
+        let total: f64 = mass.iter().sum();
+        let present = mass.iter().filter(|&&m| m > 0.0).count().max(1) as f64;
+        for (wi, &c) in w.iter_mut().zip(y) {
+            let m = mass[c as usize];
+            if m > 0.0 {
+                *wi *= total / (present * m);
+            }
+        }
+    }
+    let mean = w.iter().sum::<f64>() / w.len().max(1) as f64;
+    if mean > 0.0 {
+        w.iter_mut().for_each(|v| *v /= mean);
+    }
+    w
+}
+
+/// Stratified folds for calibration: k = min(max_folds, min class count / 2) over the classes
+/// present, None when k < 2 (too few labels to hold any out).
+pub(crate) fn stratified_folds(y: &[i64], num_classes: usize, max_folds: usize, seed: u64) -> Option<Vec<Vec<usize>>> {
+    let mut by_class = vec![Vec::new(); num_classes];
+    for (i, &c) in y.iter().enumerate() {
+        by_class[c as usize].push(i);
+    }
+    let present: Vec<&Vec<usize>> = by_class.iter().filter(|v| !v.is_empty()).collect();
+    if present.len() < 2 {
+        return None;
+    }
+    let min = present.iter().map(|v| v.len()).min().unwrap_or(0);
+    let k = max_folds.min(min / 2);
+    if k < 2 {
+        return None;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_ca11);
+    let mut folds = vec![Vec::new(); k];
+    let mut next = 0usize;
+    for mut members in by_class.into_iter().filter(|v| !v.is_empty()) {
+        members.shuffle(&mut rng);
+        for i in members {
+            folds[next % k].push(i);
+            next += 1;
+        }
+    }
+    Some(folds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_weights_equalise_class_mass() {
+        let y = [0, 0, 0, 1];
+        let w = sample_weights(&y, 2, None, true);
+        let m0: f64 = w[..3].iter().sum();
+        assert!((m0 - w[3]).abs() < 1e-12);
+        assert!((w.iter().sum::<f64>() - 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn folds_are_stratified_and_cover_everything() {
+        let y: Vec<i64> = (0..40).map(|i| i64::from(i % 4 == 0)).collect();
+        let folds = stratified_folds(&y, 2, 5, 1).unwrap();
+        assert_eq!(folds.len(), 5);
+        let mut all: Vec<usize> = folds.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..40).collect::<Vec<_>>());
+        for f in &folds {
+            assert_eq!(f.iter().filter(|&&i| y[i] == 1).count(), 2);
+        }
+        assert!(stratified_folds(&[0, 0, 1], 2, 5, 1).is_none());
+    }
+
+    #[test]
+    fn folding_matches_explicit_normalisation() {
+        tch::manual_seed(3);
+        let x = Tensor::rand([20, 6], (Kind::Float, tch::Device::Cpu));
+        let y: Vec<i64> = (0..20).map(|i| i % 3).collect();
+        let head = Head::fit(&HeadParams::default(), &x, &y, 3, None).unwrap();
+        let (w, b) = head.layers[0].tensors();
+        let explicit = head.norm.apply(&x).matmul(&w) + b;
+        let diff = (explicit - head.logits(&x)).abs().max().double_value(&[]);
+        assert!(diff < 1e-4, "{diff}");
+    }
+}

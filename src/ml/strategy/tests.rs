@@ -1,0 +1,99 @@
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+
+/// Three tight, well separated blobs of 30 points each in 8-d.
+fn blobs() -> Embeddings {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut e = Embeddings::new(8);
+    for i in 0..90 {
+        let mut row = vec![0f32; 8];
+        row[i / 30] = 1.0;
+        for v in row.iter_mut() {
+            *v += rand::Rng::random_range(&mut rng, -0.05..0.05);
+        }
+        e.push(&row);
+    }
+    e
+}
+
+#[test]
+fn top_k_orders_by_score_then_index() {
+    assert_eq!(top_k_desc(&[0.1, 0.9, 0.5, 0.9], 3), vec![1, 3, 2]);
+    assert_eq!(top_k_desc(&[0.3], 5), vec![0]);
+}
+
+#[test]
+fn uncertainty_measures_rank_as_expected() {
+    let probs = [0.9, 0.05, 0.05, 0.4, 0.35, 0.25];
+    for m in [Uncertainty::Entropy, Uncertainty::Margin, Uncertainty::LeastConfidence] {
+        let s = uncertainty_scores(&probs, 3, m);
+        assert!(s[1] > s[0], "{m:?}: {s:?}");
+    }
+    let margin = uncertainty_scores(&probs, 3, Uncertainty::Margin);
+    assert!((margin[1] - 0.95).abs() < 1e-6);
+}
+
+#[test]
+fn cold_start_covers_every_blob() {
+    let e = blobs();
+    let candidates: Vec<usize> = (0..90).collect();
+    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: None, num_classes: 3 };
+    let picks = select(StrategyKind::Margin, &pool, 3, &mut ChaCha8Rng::seed_from_u64(3));
+    let mut blobs: Vec<usize> = picks.iter().map(|r| r / 30).collect();
+    blobs.sort();
+    assert_eq!(blobs, vec![0, 1, 2], "picks {picks:?}");
+}
+
+#[test]
+fn kcenter_moves_away_from_labelled() {
+    let e = blobs();
+    let candidates: Vec<usize> = (0..60).chain(61..90).collect();
+    let labelled = [0usize, 60];
+    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &labelled, probs: None, num_classes: 3 };
+    let picks = select(StrategyKind::Kcenter, &pool, 1, &mut ChaCha8Rng::seed_from_u64(3));
+    assert_eq!(picks[0] / 30, 1, "the unlabelled blob comes first: {picks:?}");
+}
+
+#[test]
+fn every_strategy_returns_distinct_candidates() {
+    let e = blobs();
+    let candidates: Vec<usize> = (5..85).collect();
+    let probs: Vec<f32> = candidates
+        .iter()
+        .flat_map(|&r| {
+            let p = 0.4 + 0.5 * ((r % 7) as f32 / 7.0);
+            [p, (1.0 - p) / 2.0, (1.0 - p) / 2.0]
+        })
+        .collect();
+    for kind in StrategyKind::ALL {
+        let pool =
+            Pool { embeddings: &e, candidates: &candidates, labelled: &[1, 2], probs: Some(&probs), num_classes: 3 };
+        let picks = select(kind, &pool, 12, &mut ChaCha8Rng::seed_from_u64(9));
+        let mut uniq = picks.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), 12, "{kind:?} {picks:?}");
+        assert!(picks.iter().all(|p| candidates.contains(p)), "{kind:?}");
+    }
+}
+
+#[test]
+fn uncertainty_strategies_pick_the_least_certain() {
+    let e = blobs();
+    let candidates: Vec<usize> = (0..90).collect();
+    let probs: Vec<f32> = (0..90).flat_map(|r| if r == 42 { [0.34, 0.33, 0.33] } else { [0.98, 0.01, 0.01] }).collect();
+    for kind in [StrategyKind::Entropy, StrategyKind::Margin, StrategyKind::LeastConfidence] {
+        let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&probs), num_classes: 3 };
+        assert_eq!(select(kind, &pool, 1, &mut ChaCha8Rng::seed_from_u64(0)), vec![42], "{kind:?}");
+    }
+}
+
+#[test]
+fn names_round_trip() {
+    for kind in StrategyKind::ALL {
+        assert_eq!(kind.name().parse::<StrategyKind>(), Ok(kind));
+    }
+    assert!("max_entropy".parse::<StrategyKind>().unwrap_err().contains("entropy"));
+}
