@@ -41,6 +41,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -128,6 +129,17 @@ def parse_result(stdout):
     raise ValueError("no JSON object on stdout")
 
 
+def test_fraction(args, config):
+    """The test fraction our runs use: `--test-fraction` in --extra-args, else the config's."""
+    extra = shlex.split(args.extra_args)
+    for i, a in enumerate(extra):
+        if a == "--test-fraction" and i + 1 < len(extra):
+            return extra[i + 1]
+        if a.startswith("--test-fraction="):
+            return a.split("=", 1)[1]
+    return config.get("model.test_fraction", "0.25")
+
+
 def command_for(strategy, seed, args, config):
     if strategy.startswith(SK_PREFIX):
         cache = args.cache or find_cache(args.config, config)
@@ -137,7 +149,7 @@ def command_for(strategy, seed, args, config):
         cmd = [args.python, os.path.join(REPO, "bench", "sklearn_baseline.py"),
                "--cache", cache, "--truth", args.truth, "--strategy", strategy[len(SK_PREFIX):],
                "--seed", str(seed), "--budget", str(args.budget), "--step", str(args.step),
-               "--test-fraction", config.get("model.test_fraction", "0.25"), "--json"]
+               "--test-fraction", test_fraction(args, config), "--json"]
         if config.get("dataset.directory"):
             cmd += ["--dataset-dir", in_repo(config["dataset.directory"])]
         return cmd + shlex.split(args.sk_args)
@@ -153,18 +165,26 @@ def run_one(strategy, seed, args, config):
     try:
         cmd = command_for(strategy, seed, args, config)
         run["command"] = " ".join(shlex.quote(c) for c in cmd)
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=args.timeout)
-        run["stderr"] = proc.stderr
+        # Own process group, so a timeout also ends whatever the run started.
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            run["stderr"] = stderr
+            raise
+        run["stderr"] = stderr
         if proc.returncode != 0:
             run["error"] = f"exit status {proc.returncode}"
         else:
-            result = parse_result(proc.stdout)
+            result = parse_result(stdout)
             if not isinstance(result, dict) or not isinstance(result.get("curve"), list):
                 raise ValueError("the JSON object has no `curve` list")
             run["result"] = result
-    except subprocess.TimeoutExpired as e:
-        run["error"] = f"timed out after {args.timeout} s"
-        run["stderr"] = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+    except subprocess.TimeoutExpired:
+        run["error"] = f"timed out after {args.timeout:g} s"
     except (OSError, ValueError, RuntimeError) as e:
         run["error"] = f"{type(e).__name__}: {e}"
     run["wall"] = time.time() - started

@@ -344,6 +344,10 @@ fn demo_data_lists() {
     let three_eight = data::open(&load_task(Path::new("config/examples/mnist_3v8.yml")).unwrap()).unwrap();
     assert_eq!(three_eight.len(), truth(".deps/data/mnist/truth-3v8.csv"));
     assert_eq!(three_eight.items[0].id, "00003.png");
+    // Truth files name items relative to themselves; EntryKeys maps them to item ids.
+    let keys = data::EntryKeys::new(&repo(".deps/data/mnist/truth-3v8.csv"), Some(&repo(".deps/data/mnist/images")));
+    assert_eq!(keys.resolve("images/00003.png"), "00003.png");
+    assert_eq!(keys.resolve("00003.png"), "00003.png");
 
     let reviews = data::open(&load_task(Path::new("config/examples/rotten_tomatoes.yml")).unwrap()).unwrap();
     assert_eq!(reviews.len() + reviews.skipped.len(), truth(".deps/data/rotten_tomatoes/truth-sentiment.csv"));

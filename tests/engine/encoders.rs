@@ -1,5 +1,6 @@
 //! Tests: the pretrained encoders (MobileNetV2 on images, MiniLM on text) with the real
 //! weights, including decode failures, batch independence and the weights' hash check.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Cursor;
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -305,6 +306,27 @@ fn text_embeddings_do_not_depend_on_padding() {
     let fixed = t.embed_tokens(&fixed).unwrap();
     assert!(max_abs_diff(&alone[0], &fixed[0]) < 1e-4);
     assert!(max_abs_diff(&long_alone[0], &fixed[1]) < 1e-4);
+}
+
+#[test]
+fn mixed_length_batches_match_single_items() {
+    // Exercises the length-sorted sub-batching inside `encode`: output order and values must
+    // be those of encoding each text on its own.
+    let t = minilm();
+    let texts: Vec<String> = (0..40)
+        .map(|i| match i % 4 {
+            0 => format!("review {i}"),
+            1 => "a fine, warm and funny film about growing up ".repeat(1 + i % 7),
+            2 => "dull ".repeat(3 + i * 5),
+            _ => String::new(),
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let together = embed(&t, &refs);
+    for (i, text) in refs.iter().enumerate() {
+        let alone = embed(&t, &[text]);
+        assert!(max_abs_diff(&alone[0], &together[i]) < 1e-4, "item {i}: {}", max_abs_diff(&alone[0], &together[i]));
+    }
 }
 
 #[test]
