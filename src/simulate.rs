@@ -267,7 +267,10 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
         let want = next_stop(labelled.len(), opts.step, budget) - labelled.len();
         let cand_rows: Vec<usize> = unlabelled.iter().map(|&p| data.rows[p]).collect();
         let lab_rows: Vec<usize> = labelled.iter().map(|&p| data.rows[p]).collect();
-        let probs = model.as_ref().map(|m| score_positions(&m.head, data, &unlabelled));
+        let probs = model
+            .as_ref()
+            .filter(|_| opts.strategy.needs_model())
+            .map(|m| score_positions(&m.head, data, &unlabelled));
         let pool_view = Pool {
             embeddings: &data.embeddings,
             candidates: &cand_rows,
@@ -299,7 +302,9 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
     // Ceiling: the same head on every pool item.
     let pool_rows: Vec<usize> = pool.iter().map(|&p| data.rows[p]).collect();
     let pool_y: Vec<i64> = pool.iter().map(|&p| data.classes[p]).collect();
-    let ceiling_head = Head::fit_calibrated(&opts.head, &data.embeddings.gather(&pool_rows), &pool_y, c, None)?;
+    // Accuracy and F1 depend only on the argmax, which temperature scaling never changes:
+    // one plain fit instead of the k + 1 fits of a calibrated one.
+    let ceiling_head = Head::fit(&opts.head, &data.embeddings.gather(&pool_rows), &pool_y, c, None)?;
     let ceiling_eval = evaluate(&test_y, &argmax_rows(&score_positions(&ceiling_head, data, &test), c), c);
 
     let auto_label = match &model {
