@@ -30,9 +30,7 @@ pub fn default_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("LIGHTBULB_HOME") {
         return PathBuf::from(dir);
     }
-    std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".cache/lightbulb"))
-        .unwrap_or(local)
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/lightbulb")).unwrap_or(local)
 }
 
 /// Path of a model file, after checking it exists and matches its recorded sha256.
@@ -41,10 +39,13 @@ pub fn verified_model_file(assets: &Path, rel: &str) -> anyhow::Result<PathBuf> 
     let Some((_, expected)) = MANIFEST.iter().find(|(name, _)| *name == rel) else {
         bail!("{rel} is not a known artifact");
     };
-    let actual = sha256_file(&path)
-        .with_context(|| format!("reading {} (run scripts/setup.sh to fetch it)", path.display()))?;
+    let actual =
+        sha256_file(&path).with_context(|| format!("reading {} (run scripts/setup.sh to fetch it)", path.display()))?;
     if actual != *expected {
-        bail!("{} has sha256 {actual}, expected {expected}: the file is corrupt or not the pinned artifact", path.display());
+        bail!(
+            "{} has sha256 {actual}, expected {expected}: the file is corrupt or not the pinned artifact",
+            path.display()
+        );
     }
     Ok(path)
 }

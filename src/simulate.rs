@@ -131,8 +131,12 @@ pub fn prepare(config: &TaskConfig, truth_path: &Path, assets: &Path, show_progr
         tracing::warn!(item = %s.id, reason = %s.reason, "skipped while listing");
     }
     let encoder = crate::ml::encoder::load(config.encoder(), assets, crate::ml::device::best())?;
-    let embedded =
-        crate::embed::embed_dataset(&dataset, encoder.as_ref(), &config.output_dir().join("embeddings"), show_progress)?;
+    let embedded = crate::embed::embed_dataset(
+        &dataset,
+        encoder.as_ref(),
+        &config.output_dir().join("embeddings"),
+        show_progress,
+    )?;
     let mut rows = Vec::new();
     let mut classes = Vec::new();
     let mut unknown = 0;
@@ -267,10 +271,8 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
         let want = next_stop(labelled.len(), opts.step, budget) - labelled.len();
         let cand_rows: Vec<usize> = unlabelled.iter().map(|&p| data.rows[p]).collect();
         let lab_rows: Vec<usize> = labelled.iter().map(|&p| data.rows[p]).collect();
-        let probs = model
-            .as_ref()
-            .filter(|_| opts.strategy.needs_model())
-            .map(|m| score_positions(&m.head, data, &unlabelled));
+        let probs =
+            model.as_ref().filter(|_| opts.strategy.needs_model()).map(|m| score_positions(&m.head, data, &unlabelled));
         let pool_view = Pool {
             embeddings: &data.embeddings,
             candidates: &cand_rows,

@@ -90,8 +90,7 @@ impl EmbeddingCache {
         let rows = keys.len().min(complete_rows);
         torn |= keys.len() != complete_rows;
         keys.truncate(rows);
-        let data: Vec<f16> =
-            raw[..rows * dim * 2].chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect();
+        let data: Vec<f16> = raw[..rows * dim * 2].chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect();
         self.embeddings = Embeddings::from_f16(dim, data).unwrap_or_else(|| Embeddings::new(dim));
         if torn {
             self.rewrite_tail(rows, &keys)?;

@@ -9,7 +9,6 @@ pub mod logistic;
 pub mod mlp;
 
 use anyhow::{bail, ensure, Context};
-use half::slice::HalfFloatSliceExt;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -67,6 +66,11 @@ pub struct HeadParams {
     /// Logistic inverse L2 strength, scikit-learn's `C` on the normalised features:
     /// objective = mean weighted log-loss + ||W||^2 / (2 C sum(weights)).
     pub c: f64,
+    /// Logistic: values of `c` that `fit_calibrated` chooses from by out-of-fold NLL (empty:
+    /// always `c`), strongest regularisation first.
+    pub c_candidates: Vec<f64>,
+    /// Above this many training rows `fit_calibrated` skips the C search and uses `c`.
+    pub c_search_max_rows: usize,
     /// Logistic L-BFGS iteration cap and gradient tolerance (max |grad|).
     pub max_iter: usize,
     pub tol: f64,
@@ -90,6 +94,8 @@ impl Default for HeadParams {
             weight_decay: 1e-2,
             dropout: 0.2,
             c: 1.0,
+            c_candidates: vec![0.01, 0.1, 1.0],
+            c_search_max_rows: 3000,
             max_iter: 500,
             tol: 1e-5,
             class_weighting: true,
@@ -199,7 +205,8 @@ fn l2_rows(x: &Tensor) -> Tensor {
 /// sqrt(dim) / ||row||, shape [n, 1] (an all-zero row keeps factor sqrt(dim) / 1e-12 * 0 = 0).
 fn row_factor(x: &Tensor) -> Tensor {
     let d = x.size().last().copied().unwrap_or(1) as f64;
-    let norm = x.square().sum_dim_intlist(1, true, Kind::Float).sqrt().clamp_min(1e-12);
+    // One fused reduction: no [n, d] temporary, which matters on the scoring hot path.
+    let norm = x.norm_scalaropt_dim(2, [1i64], true).clamp_min(1e-12);
     norm.reciprocal() * d.sqrt()
 }
 
@@ -269,6 +276,10 @@ impl Head {
     /// labels per class per fold (k >= 2); otherwise the temperature stays 1. Pseudo-labelled
     /// rows (weight < 1) are trained on in every fold but not calibrated on: their labels came
     /// from the model itself.
+    ///
+    /// For the logistic head the same folds also choose the regularisation: each of
+    /// `params.c_candidates` (when non-empty and n <= `params.c_search_max_rows`) is scored by
+    /// its calibrated out-of-fold NLL and the best one is kept (`params().c` says which).
     pub fn fit_calibrated(
         params: &HeadParams,
         x: &Tensor,
@@ -279,48 +290,34 @@ impl Head {
         let (n, d) = check_inputs(x, y, num_classes, sample_weight)?;
         let threads = if n * d <= SMALL_FIT { 1 } else { crate::ml::device::cores() };
         crate::ml::device::with_threads(threads, || {
-            let mut head = Self::fit_inner(params, x, y, num_classes, sample_weight, None)?;
             let Some(folds) = stratified_folds(y, num_classes, params.calibration_folds, params.seed) else {
-                return Ok(head);
+                return Self::fit_inner(params, x, y, num_classes, sample_weight, None);
             };
             let x = x.to_kind(Kind::Float).contiguous();
-            let mut oof = vec![0f32; n * num_classes];
-            let mut have = vec![false; n];
-            for held in &folds {
-                let mut is_held = vec![false; n];
-                for &i in held {
-                    is_held[i] = true;
-                }
-                let train: Vec<usize> = (0..n).filter(|&i| !is_held[i]).collect();
-                let idx = Tensor::from_slice(&train.iter().map(|&i| i as i64).collect::<Vec<_>>());
-                let xt = x.index_select(0, &idx);
-                let yt: Vec<i64> = train.iter().map(|&i| y[i]).collect();
-                let wt: Option<Vec<f32>> = sample_weight.map(|w| train.iter().map(|&i| w[i]).collect());
-                // Warm start from the full fit: the fold optimum is close, so L-BFGS needs a
-                // fraction of the iterations.
-                let fold_head = Self::fit_inner(params, &xt, &yt, num_classes, wt.as_deref(), Some(&head))?;
-                let calib: Vec<usize> =
-                    held.iter().copied().filter(|&i| sample_weight.is_none_or(|w| w[i] >= 1.0)).collect();
-                if calib.is_empty() {
-                    continue;
-                }
-                let hidx = Tensor::from_slice(&calib.iter().map(|&i| i as i64).collect::<Vec<_>>());
-                let logits: Vec<f32> = Vec::try_from(fold_head.logits(&x.index_select(0, &hidx)).flatten(0, -1))?;
-                for (r, &i) in calib.iter().enumerate() {
-                    oof[i * num_classes..(i + 1) * num_classes]
-                        .copy_from_slice(&logits[r * num_classes..(r + 1) * num_classes]);
-                    have[i] = true;
-                }
-            }
-            let rows: Vec<usize> = (0..n).filter(|&i| have[i]).collect();
-            if rows.len() >= 2 {
-                let flat: Vec<f32> =
-                    rows.iter().flat_map(|&i| oof[i * num_classes..(i + 1) * num_classes].iter().copied()).collect();
+            let search =
+                params.kind == HeadKind::Logistic && !params.c_candidates.is_empty() && n <= params.c_search_max_rows;
+            let candidates: Vec<f64> = if search { params.c_candidates.clone() } else { vec![params.c] };
+            let mut best: Option<(f64, Head)> = None;
+            for c in candidates {
+                let p = HeadParams { c, ..params.clone() };
+                let mut head = Self::fit_inner(&p, &x, y, num_classes, sample_weight, None)?;
+                let Some((logits, rows)) = out_of_fold(&p, &x, y, num_classes, sample_weight, &folds, &head)? else {
+                    return Ok(head);
+                };
                 let yy: Vec<i64> = rows.iter().map(|&i| y[i]).collect();
-                let t = Tensor::from_slice(&flat).reshape([rows.len() as i64, num_classes as i64]);
+                let t = Tensor::from_slice(&logits).reshape([rows.len() as i64, num_classes as i64]);
                 head.temperature = crate::ml::calibration::fit_temperature(&t, &yy);
+                let score = crate::ml::calibration::nll(&logits, &yy, num_classes, head.temperature);
+                tracing::debug!(c, score, temperature = head.temperature, "calibrated out-of-fold NLL");
+                // Strictly better only: on ties the earlier (stronger-regularised) C stays.
+                if best.as_ref().is_none_or(|(s, _)| score < *s - 1e-9) {
+                    best = Some((score, head));
+                }
             }
-            Ok(head)
+            match best {
+                Some((_, head)) => Ok(head),
+                None => Self::fit_inner(params, &x, y, num_classes, sample_weight, None),
+            }
         })
     }
 
@@ -440,16 +437,19 @@ impl Head {
         let work = |(ci, out_chunk): (usize, &mut [f32])| {
             let start = ci * chunk;
             let len = out_chunk.len() / c;
-            let mut buf = vec![0f32; len * self.dim];
-            match rows {
-                None => emb.as_f16()[start * self.dim..(start + len) * self.dim].convert_to_f32_slice(&mut buf),
+            // The chunk goes to torch still in f16 (half the copy) and is widened there by a
+            // vectorised kernel: bit-identical to widening in Rust, and faster.
+            let x16 = match rows {
+                None => Tensor::from_slice(&emb.as_f16()[start * self.dim..(start + len) * self.dim]),
                 Some(rows) => {
-                    for (dst, &r) in buf.chunks_exact_mut(self.dim).zip(&rows[start..start + len]) {
-                        emb.row_into(r, dst);
+                    let mut buf = Vec::with_capacity(len * self.dim);
+                    for &r in &rows[start..start + len] {
+                        buf.extend_from_slice(emb.row_f16(r));
                     }
+                    Tensor::from_slice(&buf)
                 }
-            }
-            let x = Tensor::from_slice(&buf).reshape([len as i64, self.dim as i64]);
+            };
+            let x = x16.to_kind(Kind::Float).reshape([len as i64, self.dim as i64]);
             let p = self.predict_proba(&x);
             p.copy_data(out_chunk, len * c);
         };
@@ -468,6 +468,52 @@ impl Head {
         }
         out
     }
+}
+
+/// Out-of-fold logits of the human-labelled rows (weight >= 1), flat `[rows x C]`, and those
+/// rows; None when no fold held out a human label.
+fn out_of_fold(
+    params: &HeadParams,
+    x: &Tensor,
+    y: &[i64],
+    num_classes: usize,
+    sample_weight: Option<&[f32]>,
+    folds: &[Vec<usize>],
+    full: &Head,
+) -> anyhow::Result<Option<(Vec<f32>, Vec<usize>)>> {
+    let n = y.len();
+    let mut oof = vec![0f32; n * num_classes];
+    let mut have = vec![false; n];
+    for held in folds {
+        let mut is_held = vec![false; n];
+        for &i in held {
+            is_held[i] = true;
+        }
+        let train: Vec<usize> = (0..n).filter(|&i| !is_held[i]).collect();
+        let idx = Tensor::from_slice(&train.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        let yt: Vec<i64> = train.iter().map(|&i| y[i]).collect();
+        let wt: Option<Vec<f32>> = sample_weight.map(|w| train.iter().map(|&i| w[i]).collect());
+        // Warm start from the full fit: the fold optimum is close, so L-BFGS needs a fraction
+        // of the iterations.
+        let fold_head = Head::fit_inner(params, &x.index_select(0, &idx), &yt, num_classes, wt.as_deref(), Some(full))?;
+        let calib: Vec<usize> = held.iter().copied().filter(|&i| sample_weight.is_none_or(|w| w[i] >= 1.0)).collect();
+        if calib.is_empty() {
+            continue;
+        }
+        let hidx = Tensor::from_slice(&calib.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        let logits: Vec<f32> = Vec::try_from(fold_head.logits(&x.index_select(0, &hidx)).flatten(0, -1))?;
+        for (r, &i) in calib.iter().enumerate() {
+            oof[i * num_classes..(i + 1) * num_classes]
+                .copy_from_slice(&logits[r * num_classes..(r + 1) * num_classes]);
+            have[i] = true;
+        }
+    }
+    let rows: Vec<usize> = (0..n).filter(|&i| have[i]).collect();
+    if rows.len() < 2 {
+        return Ok(None);
+    }
+    let flat = rows.iter().flat_map(|&i| oof[i * num_classes..(i + 1) * num_classes].iter().copied()).collect();
+    Ok(Some((flat, rows)))
 }
 
 fn check_inputs(

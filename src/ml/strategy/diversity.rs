@@ -97,8 +97,11 @@ fn kmeans(x: &Tensor, k: usize, rng: &mut ChaCha8Rng) -> Vec<i64> {
         assign = x.matmul(&c.tr()).argmax(1, false);
         let kk = c.size()[0];
         let sums = Tensor::zeros([kk, x.size()[1]], (Kind::Float, tch::Device::Cpu)).index_add(0, &assign, x);
-        let counts = Tensor::zeros([kk], (Kind::Float, tch::Device::Cpu))
-            .index_add(0, &assign, &Tensor::ones([n as i64], (Kind::Float, tch::Device::Cpu)));
+        let counts = Tensor::zeros([kk], (Kind::Float, tch::Device::Cpu)).index_add(
+            0,
+            &assign,
+            &Tensor::ones([n as i64], (Kind::Float, tch::Device::Cpu)),
+        );
         // Empty clusters keep their previous centre.
         let empty = counts.eq(0.0).unsqueeze(1);
         let mean = sums / counts.clamp_min(1.0).unsqueeze(1);

@@ -38,14 +38,8 @@ pub enum StrategyKind {
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 6] = [
-        Self::Random,
-        Self::Entropy,
-        Self::Margin,
-        Self::LeastConfidence,
-        Self::Kcenter,
-        Self::ClusterMargin,
-    ];
+    pub const ALL: [StrategyKind; 6] =
+        [Self::Random, Self::Entropy, Self::Margin, Self::LeastConfidence, Self::Kcenter, Self::ClusterMargin];
 
     /// The strategy used when a config names none.
     pub const DEFAULT: StrategyKind = StrategyKind::ClusterMargin;

@@ -1,0 +1,134 @@
+//! Head training and pool re-scoring speed: `cargo bench --bench heads`.
+//!
+//! Training: 100 / 1,000 / 10,000 labelled rows of 1280-d, 10 classes, logistic and MLP
+//! (`fit` and `fit_calibrated`). Re-scoring: 1,000,000 random 1280-d f16 rows (override with
+//! `HEADS_BENCH_ROWS`) with `Head::score` against a plain single-threaded baseline (sequential
+//! 64k-row chunks). Peak memory is VmHWM from /proc.
+//! A plain `harness = false` main, not criterion: each figure is one long run.
+
+use std::time::Instant;
+
+use half::f16;
+use lightbulb::ml::embeddings::Embeddings;
+use lightbulb::ml::head::{Head, HeadKind, HeadParams};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+
+const DIM: usize = 1280;
+const CLASSES: usize = 10;
+
+/// Peak resident set so far, in MiB (VmHWM).
+fn peak_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Non-negative features with class structure, like pooled CNN activations.
+fn dataset(n: usize, rng: &mut ChaCha8Rng) -> (Vec<f32>, Vec<i64>) {
+    let centres: Vec<Vec<f32>> =
+        (0..CLASSES).map(|_| (0..DIM).map(|_| rng.random_range(0.0f32..1.0)).collect()).collect();
+    let mut x = Vec::with_capacity(n * DIM);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let k = i % CLASSES;
+        x.extend(centres[k].iter().map(|&c| (c + rng.random_range(-0.8f32..0.8)).max(0.0)));
+        y.push(k as i64);
+    }
+    (x, y)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    // `cargo test --all-targets` runs this binary without `--bench`: a smoke run at small
+    // sizes proves it works without spending minutes measuring.
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let sizes: &[usize] = if measuring { &[100, 1_000, 10_000] } else { &[100, 1_000] };
+    let default_rows = if measuring { 1_000_000 } else { 20_000 };
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    println!("## Training (1280-d, {CLASSES} classes)\n");
+    println!("| head | labels | fit s | fit_calibrated s |");
+    println!("|---|---:|---:|---:|");
+    let mut heads = Vec::new();
+    for kind in [HeadKind::Logistic, HeadKind::Mlp] {
+        for &n in sizes {
+            let (x, y) = dataset(n, &mut rng);
+            let xt = Tensor::from_slice(&x).reshape([n as i64, DIM as i64]);
+            let params = HeadParams::for_kind(kind);
+            let t = Instant::now();
+            let fitted = Head::fit(&params, &xt, &y, CLASSES, None);
+            let fit_s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let calibrated = Head::fit_calibrated(&params, &xt, &y, CLASSES, None);
+            let cal_s = t.elapsed().as_secs_f64();
+            match (fitted, calibrated) {
+                (Ok(_), Ok(head)) => {
+                    println!("| {kind:?} | {n} | {fit_s:.3} | {cal_s:.3} |");
+                    if n == 1_000 {
+                        heads.push(head);
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => println!("| {kind:?} | {n} | error: {e:#} | |"),
+            }
+        }
+    }
+
+    let rows: usize = std::env::var("HEADS_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(default_rows);
+    let data: Vec<f16> = (0..rows * DIM).map(|_| f16::from_f32(rng.random_range(0.0f32..2.0))).collect();
+    let Some(emb) = Embeddings::from_f16(DIM, data) else {
+        println!("could not build embeddings");
+        return;
+    };
+    let base_mib = peak_mib();
+    println!("\n## Re-scoring {rows} x {DIM} f16 rows ({CLASSES} classes)\n");
+    println!(
+        "embeddings: {:.0} MiB; peak RSS before scoring: {base_mib:.0} MiB\n",
+        (rows * DIM * 2) as f64 / 1048576.0
+    );
+    println!("| head | method | seconds | rows/s | peak RSS MiB |");
+    println!("|---|---|---:|---:|---:|");
+    for head in &heads {
+        let kind = head.kind();
+        let t = Instant::now();
+        let out = head.score(&emb, None);
+        let s = t.elapsed().as_secs_f64();
+        println!("| {kind:?} | score (chunked, rayon x cores) | {s:.3} | {:.0} | {:.0} |", rows as f64 / s, peak_mib());
+        let subset: Vec<usize> = (0..rows).step_by(2).collect();
+        let t = Instant::now();
+        let _ = head.score(&emb, Some(&subset));
+        let s = t.elapsed().as_secs_f64();
+        println!("| {kind:?} | score, every 2nd row | {s:.3} | {:.0} | {:.0} |", subset.len() as f64 / s, peak_mib());
+        // Baseline: plain sequential loop, 64k-row `Embeddings::range` chunks (f16 -> Vec<f32>
+        // -> tensor copy), one `predict_proba` each, one torch thread. A single full-pool f32
+        // tensor would need 2 x 5 GB at 1M rows.
+        let t = Instant::now();
+        let base = lightbulb::ml::device::with_threads(1, || {
+            let mut out = Vec::with_capacity(rows * CLASSES);
+            let mut start = 0;
+            while start < rows {
+                let end = (start + 65_536).min(rows);
+                let p = head.predict_proba(&emb.range(start, end));
+                out.extend(Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default());
+                start = end;
+            }
+            out
+        });
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "| {kind:?} | baseline (64k chunks, 1 thread) | {s:.3} | {:.0} | {:.0} |",
+            rows as f64 / s,
+            peak_mib()
+        );
+        let diff = base.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        println!("|  | max abs difference score vs baseline: {diff:.2e} | | | |");
+    }
+}
