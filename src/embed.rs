@@ -68,6 +68,18 @@ pub fn embed_dataset(
     cache_root: &Path,
     show_progress: bool,
 ) -> anyhow::Result<EmbeddedDataset> {
+    embed_dataset_with(dataset, encoder, cache_root, show_progress, &|_, _| {})
+}
+
+/// [`embed_dataset`], calling `on_progress(done, total)` after each batch (the server turns
+/// these into progress events).
+pub fn embed_dataset_with(
+    dataset: &Dataset,
+    encoder: &dyn Encoder,
+    cache_root: &Path,
+    show_progress: bool,
+    on_progress: &dyn Fn(usize, usize),
+) -> anyhow::Result<EmbeddedDataset> {
     let mut cache = EmbeddingCache::open(cache_root, encoder.spec())?;
     let fingerprints: Vec<String> = dataset.items.par_iter().map(|it| fingerprint(&it.location)).collect();
     let mut row_of_item: Vec<Option<usize>> =
@@ -91,11 +103,16 @@ pub fn embed_dataset(
             texts = order.into_iter().map(|k| texts[k].take()).collect();
         }
         let bar = progress_bar(missing.len(), show_progress);
+        let total = dataset.len();
+        let mut done = total - missing.len();
+        on_progress(done, total);
         let batch = encoder.preferred_batch().max(1);
         let mut encode = |contents: Vec<(usize, Result<Content, String>)>| -> anyhow::Result<()> {
             let n = contents.len() as u64;
             encode_batch(encoder, dataset, &mut cache, contents, &fingerprints, &mut row_of_item, &mut skipped)?;
             bar.inc(n);
+            done += n as usize;
+            on_progress(done, total);
             Ok(())
         };
         let read = |i: usize| (i, dataset.read(i).map_err(|e| e.to_string()));

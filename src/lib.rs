@@ -8,4 +8,7 @@ pub mod config;
 pub mod data;
 pub mod embed;
 pub mod ml;
+pub mod project;
+pub mod server;
 pub mod simulate;
+pub mod store;

@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the labelling app and API for one or more task configs.
+    Serve(ServeArgs),
     /// Replay active learning against a truth file and print the learning curve.
     Simulate(SimulateArgs),
     /// Compute and cache the embeddings of a task's dataset.
@@ -34,6 +36,29 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Task config (YAML); repeat for several projects. The first is the embedded project of
+    /// `POST /score`.
+    #[arg(long, required = true)]
+    config: Vec<PathBuf>,
+    /// Address to listen on. Embedded mode has no accounts, so it must be loopback.
+    #[arg(long, default_value = "127.0.0.1:5000", env = "LIGHTBULB_BIND")]
+    bind: std::net::SocketAddr,
+    /// `sqlite://FILE` or `postgres://...` (default: SQLite in the first project's output dir).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Let `/score` fetch image URLs on private and loopback addresses.
+    #[arg(long)]
+    allow_private_urls: bool,
+    /// Items encoded together at most when scoring (1 disables dynamic batching).
+    #[arg(long, default_value_t = 32)]
+    score_batch: usize,
+    /// HTTP worker threads.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
 }
 
 #[derive(Args)]
@@ -90,6 +115,18 @@ fn load(path: &std::path::Path) -> anyhow::Result<TaskConfig> {
 
 fn run(command: Command, assets: &std::path::Path) -> anyhow::Result<()> {
     match command {
+        Command::Serve(args) => {
+            let options = lightbulb::server::ServeOptions {
+                configs: args.config,
+                bind: args.bind,
+                database_url: args.database_url,
+                assets: assets.to_path_buf(),
+                allow_private_urls: args.allow_private_urls,
+                score_batch: args.score_batch,
+                workers: args.workers,
+            };
+            actix_web::rt::System::new().block_on(lightbulb::server::serve(options))
+        }
         Command::Check { config } => {
             let task = load(&config)?;
             eprintln!("{}: ok ({} classes, {:?})", config.display(), task.label.classes.len(), task.dataset.data_type);

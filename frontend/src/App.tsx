@@ -1,0 +1,109 @@
+import { useEffect, useState } from 'react';
+
+import { api, describeError, type Project } from './api';
+import { ErrorMessage } from './components/ErrorMessage';
+import { Bulb } from './components/Bulb';
+import { LiveHeader } from './components/LiveHeader';
+import { Link, navigate, useRoute, viewPath, type Route } from './router';
+import { useProjectEvents } from './useProjectEvents';
+import { BatchView } from './views/BatchView';
+import { ChartsView } from './views/ChartsView';
+import { DatasetView } from './views/DatasetView';
+import { ExportView } from './views/ExportView';
+import { LabelView } from './views/LabelView';
+import { ScoreView } from './views/ScoreView';
+
+export function App() {
+  const route = useRoute();
+  const [projects, setProjects] = useState<Project[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    api.projects().then(setProjects, (e: unknown) => setError(describeError(e)));
+  }, []);
+
+  // One project (the embedded case): go straight to labelling it.
+  const only = projects?.length === 1 ? projects[0] : undefined;
+  useEffect(() => {
+    if (only && route.pid === null) navigate(viewPath(only.id, 'label'), { replace: true });
+  }, [only, route.pid]);
+
+  if (error) {
+    return (
+      <main className="page">
+        <h1>Lightbulb</h1>
+        <ErrorMessage error={`Could not load the projects: ${error}`} />
+        <button type="button" onClick={() => window.location.reload()}>
+          Retry
+        </button>
+      </main>
+    );
+  }
+  if (!projects) {
+    return (
+      <main className="page">
+        <p className="loading" role="status">
+          Loading…
+        </p>
+      </main>
+    );
+  }
+  const project = route.pid === null ? undefined : projects.find((p) => p.id === route.pid);
+  if (!project) return <ProjectList projects={projects} unknown={route.pid} />;
+  return <ProjectPage key={project.id} projects={projects} project={project} route={route} />;
+}
+
+function ProjectPage(props: { projects: Project[]; project: Project; route: Route }) {
+  const { projects, project, route } = props;
+  const events = useProjectEvents(project.id);
+
+  useEffect(() => {
+    document.title = `${project.title || project.id} · Lightbulb`;
+  }, [project]);
+
+  return (
+    <>
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <LiveHeader projects={projects} project={project} view={route.view} events={events} />
+      <main id="main" className="page" tabIndex={-1}>
+        {route.view === 'label' && <LabelView project={project} />}
+        {route.view === 'batches' && <BatchView project={project} events={events} />}
+        {route.view === 'charts' && <ChartsView stats={events.stats} />}
+        {route.view === 'items' && <DatasetView project={project} search={route.search} />}
+        {route.view === 'score' && <ScoreView project={project} />}
+        {route.view === 'export' && <ExportView project={project} stats={events.stats} />}
+      </main>
+    </>
+  );
+}
+
+function ProjectList(props: { projects: Project[]; unknown: string | null }) {
+  return (
+    <main className="page">
+      <h1 className="brand">
+        <Bulb /> Lightbulb
+      </h1>
+      {props.unknown !== null && <ErrorMessage error={`There is no project “${props.unknown}”.`} />}
+      {props.projects.length === 0 ? (
+        <p>No projects are configured.</p>
+      ) : (
+        <ul className="project-list" aria-label="Projects" data-testid="project-list">
+          {props.projects.map((p) => (
+            <li key={p.id} className="card">
+              <h2>
+                <Link to={viewPath(p.id, 'label')} testId={`project-${p.id}`}>
+                  {p.title || p.id}
+                </Link>
+              </h2>
+              <p className="muted">
+                {p.data_type} · {p.classes.length} classes · {p.encoder} · {p.strategy}
+              </p>
+            </li>
+          ))}
+        </ul>
+      )}
+    </main>
+  );
+}

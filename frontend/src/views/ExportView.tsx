@@ -1,0 +1,48 @@
+import { api, type Project, type Stats } from '../api';
+import { count } from '../format';
+
+export function ExportView(props: { project: Project; stats: Stats | null }) {
+  const { project, stats } = props;
+  const hasModel = Boolean(stats?.model_version);
+  return (
+    <section className="export-view" aria-labelledby="export-title" data-testid="export-view">
+      <h1 id="export-title">Export</h1>
+      <ul className="export-list">
+        <li className="card">
+          <h2>Labels</h2>
+          <p className="muted">
+            {stats ? `${count(stats.counts.labelled + stats.counts.model_labelled)} labels` : 'All labels'}, with who
+            labelled each item, how long it took and its stage.
+          </p>
+          <p className="export-links">
+            <a className="button" href={api.exportUrl(project.id, 'csv')} download data-testid="export-csv">
+              Download labels (CSV)
+            </a>
+            <a className="button" href={api.exportUrl(project.id, 'jsonl')} download data-testid="export-jsonl">
+              Download labels (JSONL)
+            </a>
+          </p>
+        </li>
+        <li className="card">
+          <h2>Model</h2>
+          <p className="muted">
+            {hasModel
+              ? `Model v${stats?.model_version}: weights (safetensors) and its metadata (JSON) in one .tar.`
+              : 'No model yet: it is trained once there are enough labels.'}
+          </p>
+          <p className="export-links">
+            {hasModel ? (
+              <a className="button" href={api.modelUrl(project.id)} download data-testid="export-model">
+                Download model (.tar)
+              </a>
+            ) : (
+              <span className="button button--disabled" aria-disabled="true">
+                Download model (.tar)
+              </span>
+            )}
+          </p>
+        </li>
+      </ul>
+    </section>
+  );
+}

@@ -1,0 +1,16 @@
+//! Schema migrations, shared by the embedded SQLite database and PostgreSQL. Every table below
+//! `organisations` is scoped to one organisation, directly or through its project: the schema
+//! is multi-tenant from the first migration.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}

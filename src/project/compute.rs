@@ -1,0 +1,341 @@
+//! The heavy work of a project, on dedicated threads so that HTTP workers and the project
+//! actor never wait on a tensor:
+//! - the trainer thread embeds the dataset once (cache on disk), then fits heads, scores the
+//!   pool, ranks the queue and saves each model, one job at a time;
+//! - the scorer thread serves scoring requests with dynamic batching: whatever requests are
+//!   queued when it wakes are encoded as one batch (up to `max_batch` items).
+//!
+//! Results go back to the actor as messages through a [`Recipient`].
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use actix::{Message, Recipient};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::TaskConfig;
+use crate::data::Dataset;
+use crate::ml::embeddings::Embeddings;
+use crate::ml::encoder::{Encoder, EncoderInput, EncoderKind};
+use crate::ml::head::{Head, HeadParams};
+use crate::ml::strategy::{self, Pool, StrategyKind};
+
+/// How many items the queue ranks after each training (the rest follow at random).
+pub const QUEUE_DEPTH: usize = 200;
+
+/// The embedding matrix rows of the dataset's items, by item index.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Embedded {
+    pub spec: crate::ml::encoder::EncoderSpec,
+    pub rows: Vec<Option<usize>>,
+    pub skipped: Vec<crate::data::Skipped>,
+    pub seconds: f64,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EmbedProgress {
+    pub done: usize,
+    pub total: usize,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EmbedFailed {
+    pub error: String,
+}
+
+/// What the trainer needs for one fit: a snapshot taken by the actor.
+pub struct TrainJob {
+    pub version: i64,
+    /// (embedding row, class) of TRAIN labels.
+    pub train: Vec<(usize, i64)>,
+    /// Item index and embedding row of every unlabelled embedded item (the pool to rank).
+    pub pool: Vec<(usize, usize)>,
+    /// Embedding rows already labelled (diversity strategies keep away from them).
+    pub labelled_rows: Vec<usize>,
+    /// Embedding row of every item (by index), `None` when not embedded.
+    pub rows: Vec<Option<usize>>,
+}
+
+/// A finished fit.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Trained {
+    pub version: i64,
+    pub train_labels: usize,
+    pub outcome: Result<TrainOutcome, String>,
+}
+
+pub struct TrainOutcome {
+    pub head: Option<Arc<Head>>,
+    /// `[items x classes]` by item index (uniform for items without an embedding).
+    pub predictions: Option<Vec<f32>>,
+    /// Item indices, most useful first.
+    pub queue: Vec<usize>,
+    pub seconds: f64,
+}
+
+enum TrainerCommand {
+    Train(TrainJob),
+}
+
+/// Handle to a project's trainer thread.
+#[derive(Clone)]
+pub struct Trainer {
+    tx: SyncSender<TrainerCommand>,
+}
+
+pub struct TrainerSetup {
+    pub config: Arc<TaskConfig>,
+    pub dataset: Arc<Dataset>,
+    pub assets: std::path::PathBuf,
+    pub head: HeadParams,
+    pub strategy: StrategyKind,
+    /// The head the scorer serves, swapped after each fit.
+    pub current_head: Arc<RwLock<Option<Arc<Head>>>>,
+}
+
+impl Trainer {
+    /// Starts the thread: it embeds the dataset first, then takes training jobs.
+    pub fn start(
+        setup: TrainerSetup,
+        embedded: Recipient<Embedded>,
+        progress: Recipient<EmbedProgress>,
+        failed: Recipient<EmbedFailed>,
+        trained: Recipient<Trained>,
+    ) -> std::io::Result<Trainer> {
+        // Depth 1: the actor debounces, and a newer job supersedes a queued one anyway.
+        let (tx, rx) = sync_channel(1);
+        std::thread::Builder::new()
+            .name(format!("train-{}", setup.config.task.title.chars().take(8).collect::<String>()))
+            .spawn(move || trainer_loop(setup, rx, embedded, progress, failed, trained))?;
+        Ok(Trainer { tx })
+    }
+
+    /// Queues a job; false when one is already waiting (the caller retries after it ends).
+    pub fn submit(&self, job: TrainJob) -> bool {
+        self.tx.try_send(TrainerCommand::Train(job)).is_ok()
+    }
+}
+
+fn trainer_loop(
+    setup: TrainerSetup,
+    rx: Receiver<TrainerCommand>,
+    embedded: Recipient<Embedded>,
+    progress: Recipient<EmbedProgress>,
+    failed: Recipient<EmbedFailed>,
+    trained: Recipient<Trained>,
+) {
+    let started = Instant::now();
+    let result = crate::ml::encoder::load(setup.config.encoder(), &setup.assets, crate::ml::device::best()).and_then(
+        |encoder| {
+            let report = |done: usize, total: usize| progress.do_send(EmbedProgress { done, total });
+            let data = crate::embed::embed_dataset_with(
+                &setup.dataset,
+                encoder.as_ref(),
+                &setup.config.output_dir().join("embeddings"),
+                false,
+                &report,
+            )?;
+            Ok((encoder.spec().clone(), data))
+        },
+    );
+    let (spec, data) = match result {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "embedding the dataset failed");
+            failed.do_send(EmbedFailed { error: format!("{e:#}") });
+            return;
+        }
+    };
+    embedded.do_send(Embedded {
+        spec,
+        rows: data.row_of_item.clone(),
+        skipped: data.skipped.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    let embeddings = data.embeddings;
+    let num_classes = setup.config.label.classes.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(setup.config.model.seed);
+    for TrainerCommand::Train(job) in rx {
+        let version = job.version;
+        let train_labels = job.train.len();
+        let outcome = train_once(&setup, &embeddings, num_classes, job, &mut rng);
+        if let Ok(TrainOutcome { head: Some(head), .. }) = &outcome {
+            if let Ok(mut slot) = setup.current_head.write() {
+                *slot = Some(head.clone());
+            }
+        }
+        trained.do_send(Trained { version, train_labels, outcome: outcome.map_err(|e| format!("{e:#}")) });
+    }
+}
+
+fn train_once(
+    setup: &TrainerSetup,
+    embeddings: &Embeddings,
+    num_classes: usize,
+    job: TrainJob,
+    rng: &mut ChaCha8Rng,
+) -> anyhow::Result<TrainOutcome> {
+    let started = Instant::now();
+    let mut seen: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let head = if seen.len() >= 2 {
+        let rows: Vec<usize> = job.train.iter().map(|&(r, _)| r).collect();
+        let y: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
+        Some(Arc::new(Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None)?))
+    } else {
+        None
+    };
+    let predictions = head.as_ref().map(|h| {
+        let present: Vec<usize> = job.rows.iter().flatten().copied().collect();
+        let scored = h.score(embeddings, Some(&present));
+        let mut out = vec![1.0 / num_classes as f32; job.rows.len() * num_classes];
+        let mut k = 0;
+        for (index, row) in job.rows.iter().enumerate() {
+            if row.is_some() {
+                out[index * num_classes..(index + 1) * num_classes]
+                    .copy_from_slice(&scored[k * num_classes..(k + 1) * num_classes]);
+                k += 1;
+            }
+        }
+        out
+    });
+    let candidates: Vec<usize> = job.pool.iter().map(|&(_, row)| row).collect();
+    let pool_probs: Option<Vec<f32>> = predictions.as_ref().map(|p| {
+        job.pool
+            .iter()
+            .flat_map(|&(index, _)| p[index * num_classes..(index + 1) * num_classes].iter().copied())
+            .collect()
+    });
+    let view = Pool {
+        embeddings,
+        candidates: &candidates,
+        labelled: &job.labelled_rows,
+        probs: pool_probs.as_deref().filter(|_| setup.strategy.needs_model()),
+        num_classes,
+    };
+    let picked = strategy::select(setup.strategy, &view, QUEUE_DEPTH, rng);
+    let index_of_row: std::collections::HashMap<usize, usize> = job.pool.iter().map(|&(i, r)| (r, i)).collect();
+    let queue = picked.iter().filter_map(|r| index_of_row.get(r).copied()).collect();
+    Ok(TrainOutcome { head, predictions, queue, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// One scoring request: inputs, and where to send one probability row per input.
+struct ScoreRequest {
+    inputs: Vec<EncoderInput>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Result<Vec<f32>, String>>, ScoreError>>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ScoreError {
+    #[error("no model has been trained yet")]
+    NotReady,
+    #[error("the scoring queue is full; retry shortly")]
+    Overloaded,
+    #[error("scoring failed: {0}")]
+    Failed(String),
+}
+
+/// Handle to a project's scorer thread.
+#[derive(Clone)]
+pub struct Scorer {
+    tx: SyncSender<ScoreRequest>,
+}
+
+impl Scorer {
+    /// `max_batch` items are encoded together at most (1 disables dynamic batching: the
+    /// benchmark's baseline).
+    pub fn start(
+        kind: EncoderKind,
+        assets: std::path::PathBuf,
+        head: Arc<RwLock<Option<Arc<Head>>>>,
+        max_batch: usize,
+    ) -> std::io::Result<Scorer> {
+        let (tx, rx) = sync_channel::<ScoreRequest>(1024);
+        std::thread::Builder::new().name("scorer".into()).spawn(move || {
+            let encoder = match crate::ml::encoder::load(kind, &assets, crate::ml::device::best()) {
+                Ok(e) => e,
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    for req in rx {
+                        let _ = req.reply.send(Err(ScoreError::Failed(msg.clone())));
+                    }
+                    return;
+                }
+            };
+            scorer_loop(encoder.as_ref(), &head, &rx, max_batch.max(1));
+        })?;
+        Ok(Scorer { tx })
+    }
+
+    /// Scores `inputs` (one probability row per input, or the reason it could not be read).
+    pub async fn score(&self, inputs: Vec<EncoderInput>) -> Result<Vec<Result<Vec<f32>, String>>, ScoreError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        match self.tx.try_send(ScoreRequest { inputs, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(ScoreError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => return Err(ScoreError::Failed("the scorer stopped".into())),
+        }
+        rx.await.map_err(|_| ScoreError::Failed("the scorer stopped".into()))?
+    }
+}
+
+fn scorer_loop(encoder: &dyn Encoder, head: &RwLock<Option<Arc<Head>>>, rx: &Receiver<ScoreRequest>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        // Dynamic batching: take what is already waiting, up to max_batch items.
+        let mut batch = vec![first];
+        let mut items = batch[0].inputs.len();
+        while items < max_batch {
+            match rx.try_recv() {
+                Ok(req) => {
+                    items += req.inputs.len();
+                    batch.push(req);
+                }
+                Err(_) => break,
+            }
+        }
+        let Some(head) = head.read().ok().and_then(|h| h.clone()) else {
+            for req in batch {
+                let _ = req.reply.send(Err(ScoreError::NotReady));
+            }
+            continue;
+        };
+        let mut inputs = Vec::with_capacity(items);
+        let mut sizes = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for req in batch {
+            sizes.push(req.inputs.len());
+            inputs.extend(req.inputs);
+            replies.push(req.reply);
+        }
+        let encoded = encoder.encode(&inputs);
+        let c = head.num_classes();
+        let ok: Vec<&Vec<f32>> = encoded.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let mut probs: Vec<f32> = Vec::new();
+        if !ok.is_empty() {
+            let flat: Vec<f32> = ok.iter().flat_map(|v| v.iter().copied()).collect();
+            let x = tch::Tensor::from_slice(&flat).reshape([ok.len() as i64, head.dim() as i64]);
+            probs = Vec::try_from(head.predict_proba(&x).flatten(0, -1)).unwrap_or_default();
+        }
+        let mut k = 0;
+        let mut results = encoded.into_iter().map(|r| match r {
+            Ok(_) => {
+                let row =
+                    probs.get(k * c..(k + 1) * c).map(<[f32]>::to_vec).ok_or_else(|| "scoring failed".to_string());
+                k += 1;
+                row
+            }
+            Err(e) => Err(e),
+        });
+        for (reply, n) in replies.into_iter().zip(sizes) {
+            let part: Vec<_> = results.by_ref().take(n).collect();
+            let _ = reply.send(Ok(part));
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Projects at run time: one supervised actor per project owning its labelling state, a
+//! trainer thread and a scorer thread for the heavy work, and an event stream.
+
+pub mod actor;
+pub mod compute;
+pub mod events;
+pub mod state;
+pub mod views;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use actix::{Addr, Supervisor};
+use anyhow::Context as _;
+
+use crate::config::TaskConfig;
+use crate::ml::head::HeadParams;
+use crate::ml::strategy::StrategyKind;
+use crate::store::blob::{BlobStore, LocalDir};
+use crate::store::judgements::JudgementsFile;
+use crate::store::{OrgScope, Store};
+use actor::{ProjectActor, ProjectContext};
+use compute::{Scorer, Trainer, TrainerSetup};
+
+/// What the server holds per project.
+#[derive(Clone)]
+pub struct ProjectHandle {
+    pub cx: Arc<ProjectContext>,
+    pub addr: Addr<ProjectActor>,
+    pub scorer: Scorer,
+}
+
+/// Start-up options for a project.
+pub struct OpenOptions {
+    pub assets: PathBuf,
+    /// Items per scoring batch (1 turns dynamic batching off).
+    pub score_batch: usize,
+}
+
+/// Lists the dataset, registers its items, and starts the actor, trainer and scorer. Listing
+/// runs on a blocking thread; embedding starts in the background.
+pub async fn open(
+    store: &Store,
+    org: OrgScope,
+    slug: &str,
+    config: TaskConfig,
+    config_yaml: &str,
+    options: &OpenOptions,
+) -> anyhow::Result<ProjectHandle> {
+    let listed = Instant::now();
+    let cfg = config.clone();
+    let dataset = tokio::task::spawn_blocking(move || crate::data::open(&cfg))
+        .await
+        .context("listing the dataset")?
+        .with_context(|| format!("project {slug}"))?;
+    for s in &dataset.skipped {
+        tracing::warn!(item = %s.id, reason = %s.reason, "skipped while listing");
+    }
+    let scope = store.upsert_project(org, slug, &config.task.title, config_yaml).await?;
+    let keys: Vec<String> = dataset.items.iter().map(|it| it.id.clone()).collect();
+    let ids = store.sync_items(scope, &keys).await?;
+    let item_ids: Vec<i64> = keys.iter().map(|k| ids.get(k).copied().unwrap_or_default()).collect();
+    tracing::info!(project = slug, items = keys.len(), seconds = listed.elapsed().as_secs_f64(), "dataset indexed");
+
+    let judgements = match &config.dataset.judgements_file {
+        Some(path) => Some(Mutex::new(
+            JudgementsFile::open(path).with_context(|| format!("opening the judgements file {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let blobs: Arc<dyn BlobStore> = Arc::new(LocalDir::new(config.output_dir()));
+    let strategy = match &config.model.strategy {
+        Some(s) => s.parse::<StrategyKind>().map_err(anyhow::Error::msg)?,
+        None => StrategyKind::DEFAULT,
+    };
+    let head = HeadParams::for_kind(match config.model.head {
+        crate::config::task::HeadChoice::Logistic => crate::ml::head::HeadKind::Logistic,
+        crate::config::task::HeadChoice::Mlp => crate::ml::head::HeadKind::Mlp,
+    });
+    let config = Arc::new(config);
+    let dataset = Arc::new(dataset);
+    let current_head = Arc::new(RwLock::new(None));
+    let cx = Arc::new(ProjectContext {
+        slug: slug.to_string(),
+        scope,
+        config: config.clone(),
+        dataset: dataset.clone(),
+        item_ids,
+        store: store.clone(),
+        blobs,
+        events: Default::default(),
+        judgements,
+        current_head: current_head.clone(),
+        rows: RwLock::new(None),
+        encoder_spec: RwLock::new(None),
+        trainer: Mutex::new(None),
+    });
+    let actor_cx = cx.clone();
+    let addr = Supervisor::start(move |_| ProjectActor::new(actor_cx));
+    let trainer = Trainer::start(
+        TrainerSetup {
+            config: config.clone(),
+            dataset,
+            assets: options.assets.clone(),
+            head,
+            strategy,
+            current_head: current_head.clone(),
+        },
+        addr.clone().recipient(),
+        addr.clone().recipient(),
+        addr.clone().recipient(),
+        addr.clone().recipient(),
+    )?;
+    if let Ok(mut slot) = cx.trainer.lock() {
+        *slot = Some(trainer);
+    }
+    let scorer = Scorer::start(config.encoder(), options.assets.clone(), current_head, options.score_batch)?;
+    Ok(ProjectHandle { cx, addr, scorer })
+}

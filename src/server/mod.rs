@@ -1,0 +1,175 @@
+//! The HTTP side: actix-web routes over the project actors. Handlers parse and check input,
+//! ask the project actor, write to the store, and shape JSON; they never run tensor work
+//! (scoring goes to the scorer thread, training to the trainer thread).
+
+pub mod error;
+pub mod fetch;
+mod frontend;
+mod routes;
+mod scoring;
+mod ws;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, App, HttpServer};
+use anyhow::{bail, Context};
+
+use crate::project::{OpenOptions, ProjectHandle};
+use crate::store::{OrgScope, Store};
+use error::ApiError;
+use fetch::FetchPolicy;
+
+/// Largest JSON body accepted (labels, scoring with base64 images).
+pub const JSON_LIMIT: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub configs: Vec<PathBuf>,
+    pub bind: SocketAddr,
+    /// `sqlite://...` or `postgres://...`; default: `<first project's output dir>/lightbulb.db`.
+    pub database_url: Option<String>,
+    pub assets: PathBuf,
+    pub allow_private_urls: bool,
+    pub score_batch: usize,
+    pub workers: usize,
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub org: OrgScope,
+    pub default_user: String,
+    pub projects: BTreeMap<String, ProjectHandle>,
+    pub fetch: FetchPolicy,
+    users: Mutex<HashMap<String, i64>>,
+    ready: AtomicBool,
+}
+
+impl AppState {
+    pub fn project(&self, slug: &str) -> Result<&ProjectHandle, ApiError> {
+        self.projects.get(slug).ok_or_else(|| ApiError::NotFound(format!("project `{slug}` not found")))
+    }
+
+    /// The user id of a labeller name (created on first sight in embedded mode).
+    pub async fn user_id(&self, name: &str) -> Result<i64, ApiError> {
+        if let Some(&id) = self.users.lock().map_err(ApiError::internal)?.get(name) {
+            return Ok(id);
+        }
+        let id = self.store.ensure_member(self.org, name, "labeller").await?;
+        self.users.lock().map_err(ApiError::internal)?.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+/// The project's id in URLs: the config file's stem, lower-cased, [a-z0-9_-] only.
+pub fn slug_of(path: &std::path::Path) -> String {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("project");
+    let slug: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    if slug.is_empty() {
+        "project".into()
+    } else {
+        slug
+    }
+}
+
+/// Embedded mode has no accounts yet: only loopback binds are allowed.
+pub fn check_bind(bind: &SocketAddr) -> anyhow::Result<()> {
+    if !bind.ip().is_loopback() {
+        bail!(
+            "refusing to bind {bind}: embedded mode has no authentication, so it only listens on loopback \
+             (127.0.0.1 or ::1). Bind 127.0.0.1 and put an authenticating proxy in front, or wait for \
+             accounts (`lightbulb serve` with authentication configured)."
+        );
+    }
+    Ok(())
+}
+
+/// Opens the store and the projects, ready to serve.
+pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>> {
+    if options.configs.is_empty() {
+        bail!("no project: pass at least one --config FILE");
+    }
+    let mut loaded = Vec::new();
+    for path in &options.configs {
+        let config = crate::config::load_task(path)?;
+        let yaml = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        loaded.push((slug_of(path), config, yaml));
+    }
+    let url = match &options.database_url {
+        Some(u) => u.clone(),
+        None => {
+            let dir = loaded[0].1.output_dir();
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            format!("sqlite://{}", dir.join("lightbulb.db").display())
+        }
+    };
+    let store = Store::connect(&url).await.with_context(|| format!("opening the database {url}"))?;
+    let org = store.ensure_org("local", "Local").await?;
+    let default_user = loaded[0].1.user.clone();
+    store.ensure_member(org, &default_user, "owner").await?;
+    let open = OpenOptions { assets: options.assets.clone(), score_batch: options.score_batch };
+    let mut projects = BTreeMap::new();
+    for (slug, config, yaml) in loaded {
+        if projects.contains_key(&slug) {
+            bail!("two configs map to the project id `{slug}`; rename one file");
+        }
+        let handle = crate::project::open(&store, org, &slug, config, &yaml, &open).await?;
+        projects.insert(slug, handle);
+    }
+    Ok(Arc::new(AppState {
+        store,
+        org,
+        default_user,
+        projects,
+        fetch: FetchPolicy { allow_private: options.allow_private_urls, ..FetchPolicy::default() },
+        users: Mutex::new(HashMap::new()),
+        ready: AtomicBool::new(true),
+    }))
+}
+
+/// Routes and extractor settings, shared by the server and the tests.
+pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::from(state))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(JSON_LIMIT)
+                    .error_handler(|err, _| error::json_error(err, JSON_LIMIT).into()),
+            )
+            .app_data(web::PayloadConfig::new(JSON_LIMIT))
+            .app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::BadRequest(err.to_string()).into()))
+            .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::NotFound(err.to_string()).into()))
+            .configure(routes::configure)
+            .configure(scoring::configure)
+            .configure(ws::configure)
+            .configure(frontend::configure);
+    }
+}
+
+/// Runs the labelling server until interrupted.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    check_bind(&options.bind)?;
+    let state = build_state(&options).await?;
+    let first = state.projects.keys().next().cloned().unwrap_or_default();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lightbulb::http"))
+            .configure(configure(state.clone()))
+    })
+    .workers(options.workers.max(1))
+    .bind(options.bind)
+    .with_context(|| format!("binding {}", options.bind))?;
+    eprintln!("Lightbulb is serving project `{first}` on http://{}/", options.bind);
+    server.run().await?;
+    Ok(())
+}
