@@ -1,0 +1,202 @@
+//! The labelling loop over HTTP and WebSocket, end to end.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::common::{digits_project, label_truthfully, Server};
+
+#[test]
+fn the_whole_loop_labels_trains_confirms_scores_and_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = digits_project(dir.path(), 200, "");
+    let server = Server::start(&config, &[]);
+
+    let (status, projects) = server.get("/api/v1/projects");
+    assert_eq!(status, 200);
+    assert_eq!(projects["projects"][0]["id"], "digits");
+    assert_eq!(projects["projects"][0]["classes"].as_array().unwrap().len(), 10);
+
+    // Two labellers never get the same item.
+    let (_, a) = server.get_as("alice", "/api/v1/projects/digits/next?count=10");
+    let (_, b) = server.get_as("bob", "/api/v1/projects/digits/next?count=10");
+    let ids = |v: &Value| v["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect::<Vec<_>>();
+    let (ia, ib) = (ids(&a), ids(&b));
+    assert_eq!(ia.len(), 10);
+    assert!(ia.iter().all(|i| !ib.contains(i)), "{ia:?} / {ib:?}");
+
+    // Undo returns the caller's last label.
+    let labelled = label_truthfully(&server, "carol", 60);
+    let (status, undone) = server.post_as("carol", "/api/v1/projects/digits/labels/undo", &json!({}));
+    assert_eq!(status, 200, "{undone}");
+    assert_eq!(undone["item_id"].as_i64(), labelled.last().copied());
+    let (status, _) = server.post_as("dave", "/api/v1/projects/digits/labels/undo", &json!({}));
+    assert_eq!(status, 404, "dave has nothing to undo");
+
+    // The model trains, and accuracy comes with its interval and test count.
+    let stats = server.wait_stats("digits", 120, |s| s["model_version"].as_i64() >= Some(1) && !s["accuracy"].is_null());
+    assert_eq!(stats["counts"]["labelled"], 59);
+    let test = stats["counts"]["test"].as_u64().unwrap();
+    assert!((10..=20).contains(&test), "a quarter of 59 labels should be TEST, got {test}");
+    let acc = &stats["accuracy"];
+    assert!(acc["low"].as_f64() <= acc["value"].as_f64() && acc["value"].as_f64() <= acc["high"].as_f64());
+    assert_eq!(acc["test_labels"].as_u64(), Some(test));
+    assert_eq!(stats["confusion"]["matrix"].as_array().unwrap().len(), 10);
+    assert!(stats["median_seconds_per_label"].as_f64().is_some());
+
+    // Predictions arrive with the next TRAIN items.
+    let (_, next) = server.get_as("carol", "/api/v1/projects/digits/next?count=5");
+    let train_item = next["items"].as_array().unwrap().iter().find(|i| i["stage"] == "train");
+    if let Some(item) = train_item {
+        assert!(item["prediction"]["probabilities"].as_object().unwrap().len() == 10, "{item}");
+    }
+
+    // Browse with filters.
+    let (status, page) = server.get("/api/v1/projects/digits/items?status=labelled&per_page=5");
+    assert_eq!(status, 200);
+    assert_eq!(page["total"], 59);
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    let (_, page) = server.get("/api/v1/projects/digits/items?status=unlabelled&min_confidence=0.5");
+    assert!(page["items"].as_array().unwrap().iter().all(|i| i["confidence"].as_f64().unwrap() >= 0.5));
+
+    // Scoring an uploaded image (base64) and via multipart.
+    let png = std::fs::read(crate::common::assets().join("data/mnist/images/00000.png")).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+    let (status, scored) = server.post_as("x", "/api/v1/projects/digits/score", &json!({ "images_base64": [b64] }));
+    assert_eq!(status, 200, "{scored}");
+    let row = scored["scores"][0].as_array().unwrap();
+    assert_eq!(row.len(), 10);
+    assert!((row.iter().map(|v| v.as_f64().unwrap()).sum::<f64>() - 1.0).abs() < 1e-3);
+    let mut form = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.png\"\r\nContent-Type: image/png\r\n\r\n".to_vec();
+    form.extend_from_slice(&png);
+    form.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let (status, scored2) = server.post_raw("x", "/api/v1/projects/digits/score", "multipart/form-data; boundary=XyZ", &form);
+    assert_eq!(status, 200, "{scored2}");
+    assert_eq!(scored2["scores"], scored["scores"], "same image, same model, same scores");
+
+    // Export and model download.
+    let (status, csv) = server.get_bytes("/api/v1/projects/digits/export?format=csv");
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(csv).unwrap().lines().count(), 60, "header + 59 labels");
+    let (status, tar) = server.get_bytes("/api/v1/projects/digits/model");
+    assert_eq!(status, 200);
+    let names: Vec<String> = tar::Archive::new(tar.as_slice())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(names, vec!["model.json", "head.safetensors"]);
+
+    // The judgements file has the original's columns and every label (plus the undo row).
+    let judgements = std::fs::read_to_string(dir.path().join("labels.csv")).unwrap();
+    assert!(judgements.starts_with("path,label,labelled_by,time_taken_ms,stage,created_at\n"));
+    assert_eq!(judgements.lines().count(), 1 + 60 + 1);
+}
+
+#[test]
+fn batches_are_confirmed_with_corrections_in_one_call() {
+    let dir = tempfile::tempdir().unwrap();
+    // A low threshold so that a batch is ready after a few labels.
+    let config = digits_project(dir.path(), 150, "  auto_label_threshold: 0.3\n");
+    let server = Server::start(&config, &[]);
+    label_truthfully(&server, "alice", 40);
+    server.wait_stats("digits", 120, |s| s["auto_label"]["ready_batches"].as_u64() > Some(0) && !s["training"].as_bool().unwrap());
+    let (status, batch) = server.get_as("alice", "/api/v1/projects/digits/batches/next?size=10");
+    assert_eq!(status, 200, "{batch}");
+    let batch = &batch["batch"];
+    let items: Vec<i64> = batch["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    assert!(items.len() >= 3, "{batch}");
+    let class = batch["class"].as_str().unwrap();
+    let other = if class == "0" { "1" } else { "0" };
+    let bid = batch["id"].as_str().unwrap();
+    // Someone else cannot confirm alice's batch.
+    let (status, _) = server.post_as("bob", &format!("/api/v1/projects/digits/batches/{bid}/confirm"), &json!({}));
+    assert_eq!(status, 404);
+    let body = json!({ "rejected": [items[0]], "corrections": { items[1].to_string(): other } });
+    let (status, res) = server.post_as("alice", &format!("/api/v1/projects/digits/batches/{bid}/confirm"), &body);
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["confirmed"].as_u64(), Some(items.len() as u64 - 2));
+    assert_eq!(res["corrected"], 1);
+    assert_eq!(res["rejected"], 1);
+    let stats = server.wait_stats("digits", 10, |s| s["counts"]["model_labelled"].as_u64() == Some(items.len() as u64 - 1));
+    assert_eq!(stats["counts"]["labelled"].as_u64(), Some(40 + items.len() as u64 - 1));
+    let (_, page) = server.get(&format!("/api/v1/projects/digits/items?status=model_labelled&label={other}"));
+    assert!(page["items"].as_array().unwrap().iter().any(|i| i["id"].as_i64() == Some(items[1])));
+}
+
+/// Reads one WebSocket text frame (server frames are unmasked).
+fn read_frame(s: &mut TcpStream) -> String {
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).unwrap();
+    let mut len = (head[1] & 0x7f) as usize;
+    if len == 126 {
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).unwrap();
+        len = u16::from_be_bytes(b) as usize;
+    } else if len == 127 {
+        let mut b = [0u8; 8];
+        s.read_exact(&mut b).unwrap();
+        len = u64::from_be_bytes(b) as usize;
+    }
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    if head[0] & 0x0f != 1 {
+        return read_frame(s);
+    }
+    String::from_utf8(payload).unwrap()
+}
+
+#[test]
+fn events_stream_stats_and_training_over_websocket() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = digits_project(dir.path(), 120, "");
+    let server = Server::start(&config, &[]);
+    let mut ws = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        ws,
+        "GET /api/v1/projects/digits/events HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        ws.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    let first: Value = serde_json::from_str(&read_frame(&mut ws)).unwrap();
+    assert_eq!(first["type"], "stats");
+    label_truthfully(&server, "alice", 30);
+    let mut seen = std::collections::HashSet::new();
+    while !(seen.contains("training_started") && seen.contains("training_finished")) {
+        let frame: Value = serde_json::from_str(&read_frame(&mut ws)).unwrap();
+        seen.insert(frame["type"].as_str().unwrap().to_string());
+    }
+}
+
+#[test]
+fn the_openapi_document_names_only_routes_that_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = digits_project(dir.path(), 20, "");
+    let server = Server::start(&config, &[]);
+    let (status, doc) = server.get("/api/v1/openapi.json");
+    assert_eq!(status, 200);
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 19, "{} paths", paths.len());
+    for (path, ops) in paths {
+        let concrete = path.replace("{pid}", "digits").replace("{iid}", "1").replace("{bid}", "b1");
+        for method in ops.as_object().unwrap().keys() {
+            let (status, body) = match method.as_str() {
+                "get" => crate::common::raw(server.port, "GET", &concrete, &[], b"").unwrap(),
+                _ => crate::common::raw(server.port, "POST", &concrete, &[("Content-Type", "application/json")], b"{}").unwrap(),
+            };
+            let body = String::from_utf8_lossy(&body);
+            assert!(!body.contains("no route for"), "{method} {path} is documented but not routed ({status})");
+        }
+    }
+}
