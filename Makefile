@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/lightbulb/target
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/release/lightbulb
 
-.PHONY: setup build run test lint fmt bench simulate-all clean-outputs
+.PHONY: setup build run simulate test lint fmt bench simulate-all clean-outputs
 
 setup:
 	@bash scripts/setup.sh
@@ -12,19 +12,28 @@ setup:
 build: setup
 	$(CARGO) build --release
 
-# The main job: for now, active learning replayed on the MNIST demo (issue 3 turns this into
-# the labelling server).
+# The main job: the labelling server on the demo project (1,000 digits), embedded SQLite,
+# http://127.0.0.1:5000/
 run: build
+	$(BIN) serve --config config/demo.yml
+
+# Active learning replayed against the truth of the MNIST demo (the learning engine alone).
+simulate: build
 	$(BIN) simulate --config config/examples/mnist.yml --truth .deps/data/mnist/truth-10class.csv --budget 200 --step 10
 
 test: setup
+	bash scripts/services.sh
+	$(CARGO) build --release
 	$(CARGO) test --release --all-targets
+	bash scripts/browser-test.sh
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) fmt --check
+	cd frontend && npm run -s typecheck
 
 lint:
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) fmt --check
+	cd frontend && npm run -s typecheck
 
 fmt:
 	$(CARGO) fmt

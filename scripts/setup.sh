@@ -36,3 +36,21 @@ fi
 ln -sfn "$home/libtorch-2.13.0" "$repo/.libtorch"
 ln -sfn "$home" "$repo/.deps"
 echo "setup: ready ($home)" >&2
+
+# The browser app: installed from the lockfile and built once per change of its sources
+# (the Rust build embeds frontend/dist).
+frontend="$repo/frontend"
+if [ -f "$frontend/package-lock.json" ]; then
+  lock_stamp=$(sha256sum "$frontend/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$frontend/node_modules/.lightbulb-stamp" 2>/dev/null)" != "$lock_stamp" ]; then
+    echo "setup: npm ci (frontend)" >&2
+    (cd "$frontend" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_stamp" > "$frontend/node_modules/.lightbulb-stamp"
+  fi
+  src_stamp=$(cd "$frontend" && find src public index.html vite.config.ts tsconfig.json package-lock.json -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$frontend/dist/.lightbulb-stamp" 2>/dev/null)" != "$src_stamp" ]; then
+    echo "setup: building the browser app" >&2
+    (cd "$frontend" && npm run -s build)
+    echo "$src_stamp" > "$frontend/dist/.lightbulb-stamp"
+  fi
+fi

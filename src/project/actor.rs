@@ -30,6 +30,9 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 /// Stats events are coalesced to at most one per this interval.
 const STATS_EVERY: Duration = Duration::from_millis(300);
 
+/// A row for the judgements file: (item index, class or None for an undo, user, stage, ms).
+type JudgementEntry = (usize, Option<usize>, i64, Stage, Option<i64>);
+
 /// Everything about a project that outlives an actor restart.
 pub struct ProjectContext {
     pub slug: String,
@@ -271,7 +274,7 @@ impl ProjectActor {
         })
     }
 
-    fn append_judgements(&self, rows: &[(usize, Option<usize>, i64, Stage, Option<i64>)]) {
+    fn append_judgements(&self, rows: &[JudgementEntry]) {
         let Some(file) = &self.cx.judgements else { return };
         let now = now_ms();
         let lines: Vec<(String, String, String, Option<i64>, &'static str)> = rows

@@ -226,10 +226,13 @@ fn train_once(
     Ok(TrainOutcome { head, predictions, queue, seconds: started.elapsed().as_secs_f64() })
 }
 
-/// One scoring request: inputs, and where to send one probability row per input.
+/// One probability row per input, or the reason that input could not be read.
+pub type ScoredRows = Vec<Result<Vec<f32>, String>>;
+
+/// One scoring request: inputs, and where to send the rows.
 struct ScoreRequest {
     inputs: Vec<EncoderInput>,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<Result<Vec<f32>, String>>, ScoreError>>,
+    reply: tokio::sync::oneshot::Sender<Result<ScoredRows, ScoreError>>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -275,7 +278,7 @@ impl Scorer {
     }
 
     /// Scores `inputs` (one probability row per input, or the reason it could not be read).
-    pub async fn score(&self, inputs: Vec<EncoderInput>) -> Result<Vec<Result<Vec<f32>, String>>, ScoreError> {
+    pub async fn score(&self, inputs: Vec<EncoderInput>) -> Result<ScoredRows, ScoreError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         match self.tx.try_send(ScoreRequest { inputs, reply }) {
             Ok(()) => {}

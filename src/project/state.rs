@@ -9,6 +9,9 @@ use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+/// (embedding row, class) of a labelled item.
+pub type RowLabel = (usize, i64);
+
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
@@ -434,7 +437,7 @@ impl ProjectState {
     }
 
     /// Rows (embedding) and classes of the TRAIN labels, and of the TEST labels.
-    pub fn training_sets(&self) -> (Vec<(usize, i64)>, Vec<(usize, i64)>) {
+    pub fn training_sets(&self) -> (Vec<RowLabel>, Vec<RowLabel>) {
         let mut train = Vec::new();
         let mut test = Vec::new();
         let mut keys: Vec<usize> = self.labels.keys().copied().collect();

@@ -37,7 +37,8 @@ fn the_whole_loop_labels_trains_confirms_scores_and_exports() {
     assert_eq!(status, 404, "dave has nothing to undo");
 
     // The model trains, and accuracy comes with its interval and test count.
-    let stats = server.wait_stats("digits", 120, |s| s["model_version"].as_i64() >= Some(1) && !s["accuracy"].is_null());
+    let stats =
+        server.wait_stats("digits", 120, |s| s["model_version"].as_i64() >= Some(1) && !s["accuracy"].is_null());
     assert_eq!(stats["counts"]["labelled"], 59);
     let test = stats["counts"]["test"].as_u64().unwrap();
     assert!((10..=20).contains(&test), "a quarter of 59 labels should be TEST, got {test}");
@@ -73,7 +74,8 @@ fn the_whole_loop_labels_trains_confirms_scores_and_exports() {
     let mut form = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.png\"\r\nContent-Type: image/png\r\n\r\n".to_vec();
     form.extend_from_slice(&png);
     form.extend_from_slice(b"\r\n--XyZ--\r\n");
-    let (status, scored2) = server.post_raw("x", "/api/v1/projects/digits/score", "multipart/form-data; boundary=XyZ", &form);
+    let (status, scored2) =
+        server.post_raw("x", "/api/v1/projects/digits/score", "multipart/form-data; boundary=XyZ", &form);
     assert_eq!(status, 200, "{scored2}");
     assert_eq!(scored2["scores"], scored["scores"], "same image, same model, same scores");
 
@@ -103,7 +105,9 @@ fn batches_are_confirmed_with_corrections_in_one_call() {
     let config = digits_project(dir.path(), 150, "  auto_label_threshold: 0.3\n");
     let server = Server::start(&config, &[]);
     label_truthfully(&server, "alice", 40);
-    server.wait_stats("digits", 120, |s| s["auto_label"]["ready_batches"].as_u64() > Some(0) && !s["training"].as_bool().unwrap());
+    server.wait_stats("digits", 120, |s| {
+        s["auto_label"]["ready_batches"].as_u64() > Some(0) && !s["training"].as_bool().unwrap()
+    });
     let (status, batch) = server.get_as("alice", "/api/v1/projects/digits/batches/next?size=10");
     assert_eq!(status, 200, "{batch}");
     let batch = &batch["batch"];
@@ -121,7 +125,8 @@ fn batches_are_confirmed_with_corrections_in_one_call() {
     assert_eq!(res["confirmed"].as_u64(), Some(items.len() as u64 - 2));
     assert_eq!(res["corrected"], 1);
     assert_eq!(res["rejected"], 1);
-    let stats = server.wait_stats("digits", 10, |s| s["counts"]["model_labelled"].as_u64() == Some(items.len() as u64 - 1));
+    let stats =
+        server.wait_stats("digits", 10, |s| s["counts"]["model_labelled"].as_u64() == Some(items.len() as u64 - 1));
     assert_eq!(stats["counts"]["labelled"].as_u64(), Some(40 + items.len() as u64 - 1));
     let (_, page) = server.get(&format!("/api/v1/projects/digits/items?status=model_labelled&label={other}"));
     assert!(page["items"].as_array().unwrap().iter().any(|i| i["id"].as_i64() == Some(items[1])));
@@ -193,7 +198,8 @@ fn the_openapi_document_names_only_routes_that_exist() {
         for method in ops.as_object().unwrap().keys() {
             let (status, body) = match method.as_str() {
                 "get" => crate::common::raw(server.port, "GET", &concrete, &[], b"").unwrap(),
-                _ => crate::common::raw(server.port, "POST", &concrete, &[("Content-Type", "application/json")], b"{}").unwrap(),
+                _ => crate::common::raw(server.port, "POST", &concrete, &[("Content-Type", "application/json")], b"{}")
+                    .unwrap(),
             };
             let body = String::from_utf8_lossy(&body);
             assert!(!body.contains("no route for"), "{method} {path} is documented but not routed ({status})");

@@ -67,7 +67,10 @@ fn bad_requests_get_clear_errors_and_leave_labels_intact() {
         let (status, body) = raw(server.port, "GET", path, &[], b"").unwrap();
         let text = String::from_utf8_lossy(&body);
         assert!(!text.contains("root:"), "{path} leaked a file");
-        assert!(status == 404 || status == 400 || (status == 200 && text.contains("<!doctype html>")), "{path}: {status}");
+        assert!(
+            status == 404 || status == 400 || (status == 200 && text.contains("<!doctype html>")),
+            "{path}: {status}"
+        );
     }
 
     // Scoring: corrupt images, private URLs (allowed here, refused below), wrong modality.
@@ -102,7 +105,11 @@ fn private_urls_are_refused_unless_allowed() {
 fn a_config_that_does_not_validate_stops_the_server_with_its_location() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yml");
-    std::fs::write(&path, "task:\n  title: x\ndataset:\n  directory: /nonexistent\n  data_type: imagez\nlabel:\n  classes: [a]\n").unwrap();
+    std::fs::write(
+        &path,
+        "task:\n  title: x\ndataset:\n  directory: /nonexistent\n  data_type: imagez\nlabel:\n  classes: [a]\n",
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_lightbulb"))
         .args(["serve", "--config"])
         .arg(&path)

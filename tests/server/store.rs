@@ -61,7 +61,8 @@ async fn sqlite_store_behaves() {
 
 #[tokio::test]
 async fn postgres_store_behaves_the_same() {
-    let admin_url = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+    let admin_url =
+        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
     let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| panic!("PostgreSQL at {admin_url}: {e}"));
     let name = format!(
         "lightbulb_test_{}_{}",
