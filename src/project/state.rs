@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use rand::seq::IndexedRandom;
+use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -128,13 +128,19 @@ pub struct ProjectState {
     in_batch: HashSet<usize>,
     test_fraction: f64,
     lease_ms: Millis,
-    rng: ChaCha8Rng,
+    /// A fixed random permutation of the items; `random_available` walks it from `cursor`, so
+    /// a uniform draw costs O(1) amortised instead of a scan of the whole dataset.
+    random_order: Vec<usize>,
+    cursor: usize,
     next_batch_seq: u64,
 }
 
 impl ProjectState {
     pub fn new(classes: Vec<String>, items: Vec<Item>, test_fraction: f64, lease_ms: Millis, seed: u64) -> Self {
         let index_of_id = items.iter().enumerate().map(|(i, it)| (it.id, i)).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut random_order: Vec<usize> = (0..items.len()).collect();
+        random_order.shuffle(&mut rng);
         ProjectState {
             classes,
             items,
@@ -151,7 +157,8 @@ impl ProjectState {
             in_batch: HashSet::new(),
             test_fraction: test_fraction.clamp(0.0, 0.9),
             lease_ms,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            random_order,
+            cursor: 0,
             next_batch_seq: 0,
         }
     }
@@ -199,9 +206,13 @@ impl ProjectState {
 
     fn expire(&mut self, now: Millis) {
         self.leases.retain(|_, l| l.expires > now);
+        let batches = self.batches.len();
         self.batches.retain(|_, b| b.expires > now);
-        let in_batch: HashSet<usize> = self.batches.values().flat_map(|b| b.items.iter().map(|&(i, _)| i)).collect();
-        self.in_batch = in_batch;
+        if self.batches.len() != batches {
+            let in_batch: HashSet<usize> =
+                self.batches.values().flat_map(|b| b.items.iter().map(|&(i, _)| i)).collect();
+            self.in_batch = in_batch;
+        }
     }
 
     fn available(&self, index: usize) -> bool {
@@ -220,11 +231,27 @@ impl ProjectState {
         (test, all)
     }
 
-    /// A uniformly random available item, preferring ones not skipped.
+    /// A uniformly random available item, preferring ones not skipped: the next available
+    /// one in the fixed random permutation. Items passed over because they were leased or in a
+    /// batch come round again when the walk restarts.
     fn random_available(&mut self) -> Option<usize> {
-        let candidates: Vec<usize> =
-            (0..self.items.len()).filter(|&i| self.available(i) && !self.skipped_set.contains(&i)).collect();
-        candidates.choose(&mut self.rng).copied()
+        for _ in 0..2 {
+            while self.cursor < self.random_order.len() {
+                let i = self.random_order[self.cursor];
+                if self.available(i) && !self.skipped_set.contains(&i) {
+                    self.cursor += 1;
+                    return Some(i);
+                }
+                if self.labels.contains_key(&i) {
+                    // Labelled items never come back: drop them so later walks are shorter.
+                    self.random_order.swap_remove(self.cursor);
+                } else {
+                    self.cursor += 1;
+                }
+            }
+            self.cursor = 0;
+        }
+        None
     }
 
     fn pop_queue(&mut self) -> Option<usize> {
