@@ -114,7 +114,7 @@ impl ProjectActor {
         self.stats_dirty = true;
     }
 
-    /// Debounced: (re)train soon, or after the running job if one runs.
+    /// Debounced: train at most DEBOUNCE after the first unfitted label, or after the running job.
     fn schedule_training(&mut self, ctx: &mut Context<Self>) {
         if !self.embedded() || !self.loaded {
             return;
@@ -123,8 +123,10 @@ impl ProjectActor {
             self.dirty = true;
             return;
         }
-        if let Some(h) = self.debounce.take() {
-            ctx.cancel_future(h);
+        // A fit is already due: let it start on time. Re-arming here would starve training
+        // while labels keep arriving faster than the debounce (8 labellers flat out).
+        if self.debounce.is_some() {
+            return;
         }
         self.debounce = Some(ctx.run_later(DEBOUNCE, |act, ctx| {
             act.debounce = None;
