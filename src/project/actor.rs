@@ -154,29 +154,8 @@ impl ProjectActor {
         }
     }
 
-    fn evaluation(&self) -> Option<crate::ml::metrics::Evaluation> {
-        if !self.state.has_model() {
-            return None;
-        }
-        let c = self.state.classes.len();
-        let mut y_true = Vec::new();
-        let mut probs = Vec::new();
-        for (i, l) in self.state.labels() {
-            if l.stage == Stage::Test {
-                if let Some(p) = self.state.prediction(i) {
-                    y_true.push(l.class as i64);
-                    probs.extend_from_slice(p);
-                }
-            }
-        }
-        if y_true.is_empty() {
-            return None;
-        }
-        Some(evaluate(&y_true, &argmax_rows(&probs, c), c))
-    }
-
-    fn expected_precision(&self) -> (Option<f64>, usize) {
-        let c = self.state.classes.len();
+    /// The TEST labels that have a prediction: (true classes, their probability rows).
+    fn test_predictions(&self) -> (Vec<i64>, Vec<f32>) {
         let mut y = Vec::new();
         let mut probs = Vec::new();
         for (i, l) in self.state.labels() {
@@ -185,6 +164,21 @@ impl ProjectActor {
                 probs.extend_from_slice(p);
             }
         }
+        (y, probs)
+    }
+
+    fn evaluation(&self) -> Option<crate::ml::metrics::Evaluation> {
+        let (y_true, probs) = self.test_predictions();
+        if y_true.is_empty() {
+            return None;
+        }
+        let c = self.state.classes.len();
+        Some(evaluate(&y_true, &argmax_rows(&probs, c), c))
+    }
+
+    fn expected_precision(&self) -> (Option<f64>, usize) {
+        let (y, probs) = self.test_predictions();
+        let c = self.state.classes.len();
         let est = crate::ml::autolabel::expected_precision(&probs, &y, c, self.cx.config.model.auto_label_threshold);
         (est.precision, est.covered)
     }
@@ -218,12 +212,7 @@ impl ProjectActor {
         times.sort_unstable();
         let median = (!times.is_empty()).then(|| times[times.len() / 2] as f64 / 1000.0);
         let eval = self.evaluation();
-        let accuracy = eval.as_ref().map(|e| Accuracy {
-            value: e.accuracy,
-            low: e.accuracy_ci.0,
-            high: e.accuracy_ci.1,
-            test_labels: e.n,
-        });
+        let accuracy = eval.as_ref().map(Accuracy::of);
         let confusion =
             eval.as_ref().map(|e| Confusion { classes: self.state.classes.clone(), matrix: e.confusion.clone() });
         let per_class = eval
@@ -481,24 +470,19 @@ impl Handler<Trained> for ProjectActor {
                 Some(p) => {
                     self.version = msg.version;
                     self.state.install_model(p, outcome.queue);
-                    if let Some(e) = self.evaluation() {
+                    let accuracy = self.evaluation().as_ref().map(Accuracy::of);
+                    if let Some(a) = &accuracy {
                         self.curve.push(CurvePoint {
                             labels: self.state.label_count(),
-                            accuracy: e.accuracy,
-                            low: e.accuracy_ci.0,
-                            high: e.accuracy_ci.1,
-                            test_labels: e.n,
+                            accuracy: a.value,
+                            low: a.low,
+                            high: a.high,
+                            test_labels: a.test_labels,
                         });
                     }
                     if let Some(head) = outcome.head {
                         self.save_model(ctx, head, msg.version, msg.train_labels);
                     }
-                    let accuracy = self.evaluation().map(|e| Accuracy {
-                        value: e.accuracy,
-                        low: e.accuracy_ci.0,
-                        high: e.accuracy_ci.1,
-                        test_labels: e.n,
-                    });
                     self.cx.events.publish(&Event::TrainingFinished {
                         model_version: self.version,
                         accuracy: accuracy.as_ref(),
@@ -810,17 +794,5 @@ impl Handler<Browse> for ProjectActor {
             }
         }
         MessageResult(BrowsePage { total, page, per_page, rows })
-    }
-}
-
-/// Test hook and admin action: stop the actor; the supervisor restarts it from the database.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Restart;
-
-impl Handler<Restart> for ProjectActor {
-    type Result = ();
-    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
-        ctx.stop();
     }
 }

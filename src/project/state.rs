@@ -310,11 +310,6 @@ impl ProjectState {
         out
     }
 
-    /// Items nobody holds and nobody labelled (what `next` could still hand out).
-    pub fn remaining(&self) -> usize {
-        (0..self.items.len()).filter(|&i| self.available(i)).count()
-    }
-
     /// Checks a label before it is written.
     pub fn plan_label(
         &mut self,

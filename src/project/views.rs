@@ -42,6 +42,12 @@ pub struct Accuracy {
     pub test_labels: usize,
 }
 
+impl Accuracy {
+    pub fn of(e: &crate::ml::metrics::Evaluation) -> Self {
+        Accuracy { value: e.accuracy, low: e.accuracy_ci.0, high: e.accuracy_ci.1, test_labels: e.n }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CurvePoint {
     pub labels: usize,

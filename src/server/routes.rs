@@ -16,6 +16,7 @@ use crate::project::actor::{
 };
 use crate::project::views::BrowseFilter;
 use crate::project::ProjectHandle;
+use crate::store::judgements::JudgementRow;
 use crate::store::{LabelSource, NewLabel};
 
 type Res = Result<HttpResponse, ApiError>;
@@ -257,27 +258,22 @@ async fn content(state: web::Data<AppState>, path: web::Path<(String, i64)>) -> 
     let Some((index, key)) = h.addr.send(ItemById { item_id }).await? else {
         return Err(ApiError::NotFound(format!("item {item_id} does not exist in this project")));
     };
+    let unreadable = |e: crate::data::DataError| ApiError::Unprocessable(format!("item {item_id} cannot be read: {e}"));
     let dataset = h.cx.dataset.clone();
-    let data_type = dataset.data_type;
-    let read = web::block(move || dataset.read(index)).await.map_err(ApiError::internal)?;
-    match read {
-        Ok(Content::Image(bytes)) => {
+    if dataset.data_type == DataType::Json {
+        // JSON items are served whole, not as the text the encoder reads from them.
+        let v = web::block(move || dataset.read_json(index)).await.map_err(ApiError::internal)?;
+        return Ok(HttpResponse::Ok().json(v.map_err(unreadable)?));
+    }
+    match web::block(move || dataset.read(index)).await.map_err(ApiError::internal)?.map_err(unreadable)? {
+        Content::Image(bytes) => {
             let mime = mime_guess::from_path(&key).first_or_octet_stream();
             Ok(HttpResponse::Ok()
                 .content_type(mime.as_ref())
                 .insert_header(("Cache-Control", "private, max-age=3600"))
                 .body(bytes))
         }
-        Ok(Content::Text(text)) if data_type != DataType::Json => {
-            Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text))
-        }
-        Ok(Content::Text(_)) => {
-            let dataset = h.cx.dataset.clone();
-            let v = web::block(move || dataset.read_json(index)).await.map_err(ApiError::internal)?;
-            let v = v.map_err(|e| ApiError::Unprocessable(format!("item {item_id} cannot be read: {e}")))?;
-            Ok(HttpResponse::Ok().json(v))
-        }
-        Err(e) => Err(ApiError::Unprocessable(format!("item {item_id} cannot be read: {e}"))),
+        Content::Text(text) => Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text)),
     }
 }
 
@@ -450,20 +446,23 @@ async fn export(state: web::Data<AppState>, pid: web::Path<String>, q: web::Quer
     let names = state.store.member_names(state.org).await?;
     let key_of: std::collections::HashMap<i64, &str> =
         h.cx.item_ids.iter().zip(&h.cx.dataset.items).map(|(&id, it)| (id, it.id.as_str())).collect();
-    let mut body = Vec::new();
-    if format == "csv" {
-        let mut w = csv::Writer::from_writer(&mut body);
-        w.write_record(crate::store::judgements::HEADER).map_err(ApiError::internal)?;
-        for l in &labels {
-            let by = names.get(&l.user_id).cloned().unwrap_or_default();
-            let ms = l.time_taken_ms.map(|v| v.to_string()).unwrap_or_default();
-            let path = key_of.get(&l.item_id).copied().unwrap_or_default();
-            w.write_record([path, &l.label, &by, &ms, &l.stage, &l.created_at.to_string()])
-                .map_err(ApiError::internal)?;
-        }
-        w.flush().map_err(ApiError::internal)?;
-        drop(w);
+    let body = if format == "csv" {
+        let by: Vec<String> = labels.iter().map(|l| names.get(&l.user_id).cloned().unwrap_or_default()).collect();
+        let rows: Vec<JudgementRow> = labels
+            .iter()
+            .zip(&by)
+            .map(|(l, by)| JudgementRow {
+                path: key_of.get(&l.item_id).copied().unwrap_or_default(),
+                label: &l.label,
+                labelled_by: by,
+                time_taken_ms: l.time_taken_ms,
+                stage: &l.stage,
+                created_at: l.created_at,
+            })
+            .collect();
+        crate::store::judgements::encode(true, &rows).map_err(ApiError::internal)?
     } else {
+        let mut body = Vec::new();
         for l in &labels {
             let row = json!({
                 "path": key_of.get(&l.item_id), "label": l.label, "labelled_by": names.get(&l.user_id),
@@ -472,7 +471,8 @@ async fn export(state: web::Data<AppState>, pid: web::Path<String>, q: web::Quer
             body.extend_from_slice(row.to_string().as_bytes());
             body.push(b'\n');
         }
-    }
+        body
+    };
     let (mime, ext) = if format == "csv" { ("text/csv", "csv") } else { ("application/x-ndjson", "jsonl") };
     Ok(HttpResponse::Ok()
         .content_type(mime)

@@ -19,9 +19,6 @@ pub trait BlobStore: Send + Sync {
     /// or the new bytes, never a mix. Durable on return.
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BlobError>;
     fn get(&self, key: &str) -> Result<Vec<u8>, BlobError>;
-    fn exists(&self, key: &str) -> Result<bool, BlobError>;
-    /// Human-readable location, for logs.
-    fn describe(&self) -> String;
 }
 
 /// A directory on the local disk.
@@ -66,14 +63,6 @@ impl BlobStore for LocalDir {
             std::io::ErrorKind::NotFound => BlobError::NotFound(key.to_string()),
             _ => BlobError::Io { key: key.to_string(), source },
         })
-    }
-
-    fn exists(&self, key: &str) -> Result<bool, BlobError> {
-        Ok(self.path(key)?.is_file())
-    }
-
-    fn describe(&self) -> String {
-        self.root.display().to_string()
     }
 }
 

@@ -33,9 +33,7 @@ impl JudgementsFile {
         let fresh = !path.exists() || std::fs::metadata(path)?.len() == 0;
         let mut file = OpenOptions::new().create(true).append(true).open(path)?;
         if fresh {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(HEADER)?;
-            file.write_all(&w.into_inner().map_err(|e| e.into_error())?)?;
+            file.write_all(&encode(true, &[])?)?;
         }
         Ok(JudgementsFile { path: path.to_path_buf(), file })
     }
@@ -46,12 +44,21 @@ impl JudgementsFile {
 
     /// Appends rows and flushes them to the OS (one write call: rows never interleave).
     pub fn append(&mut self, rows: &[JudgementRow]) -> std::io::Result<()> {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for r in rows {
-            let ms = r.time_taken_ms.map(|v| v.to_string()).unwrap_or_default();
-            w.write_record([r.path, r.label, r.labelled_by, &ms, r.stage, &r.created_at.to_string()])?;
-        }
-        self.file.write_all(&w.into_inner().map_err(|e| e.into_error())?)?;
+        self.file.write_all(&encode(false, rows)?)?;
         self.file.flush()
     }
+}
+
+/// Rows as CSV in the file's columns (with the header line first when `header`): the one
+/// encoding shared by the judgements file and the CSV export.
+pub fn encode(header: bool, rows: &[JudgementRow]) -> std::io::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if header {
+        w.write_record(HEADER)?;
+    }
+    for r in rows {
+        let ms = r.time_taken_ms.map(|v| v.to_string()).unwrap_or_default();
+        w.write_record([r.path, r.label, r.labelled_by, &ms, r.stage, &r.created_at.to_string()])?;
+    }
+    w.into_inner().map_err(|e| e.into_error())
 }

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use lightbulb_migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
 use entities::{item, label, membership, model, organisation, project, user};
@@ -149,10 +149,6 @@ impl Store {
         }
         Migrator::up(&db, None).await?;
         Ok(Store { db })
-    }
-
-    pub fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
     }
 
     /// Cheap round trip for readiness checks.
