@@ -30,7 +30,7 @@ pub struct EmbeddedDataset {
 }
 
 /// Cheap change detector: size and modification time for files, a hash for inline text.
-fn fingerprint(location: &Location) -> String {
+pub fn fingerprint(location: &Location) -> String {
     match location {
         Location::File(path) => std::fs::metadata(path)
             .map(|m| {

@@ -36,7 +36,7 @@ pub struct EmbeddingCache {
 impl EmbeddingCache {
     /// Opens (or creates) the cache for `spec` under `root/<encoder id>/`.
     pub fn open(root: &Path, spec: &EncoderSpec) -> anyhow::Result<Self> {
-        let dir = root.join(sanitize(&spec.id));
+        let dir = root.join(Self::dir_name(spec));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let meta_path = dir.join("meta.json");
         let meta = Meta { format: FORMAT, encoder: spec.clone() };
@@ -168,6 +168,19 @@ impl EmbeddingCache {
 }
 
 /// Encoder ids contain `@`; keep directory names portable.
+/// The files of one encoder's cache, relative to [`EmbeddingCache::dir_name`]: what a remote
+/// copy of the cache consists of, in the order a copy must be written. Vectors before keys
+/// (a key always has its vector; extra vectors are cut off on open) and meta.json last (a
+/// directory without it is discarded and rebuilt). Read a copy in the reverse order.
+pub const FILES: [&str; 3] = ["vectors.f16", "keys.jsonl", "meta.json"];
+
+impl EmbeddingCache {
+    /// The directory (under the cache root) that holds `spec`'s cache.
+    pub fn dir_name(spec: &EncoderSpec) -> String {
+        sanitize(&spec.id)
+    }
+}
+
 fn sanitize(id: &str) -> String {
     id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
 }

@@ -26,3 +26,19 @@ pub fn with_threads<T>(threads: i32, f: impl FnOnce() -> T) -> T {
 pub fn cores() -> i32 {
     std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1)
 }
+
+/// Background work (embedding a data set, fits, re-scoring the pool) yields the CPU to the
+/// threads that answer people: on 2 cores a fit would otherwise add its time slices to the
+/// latency of every label submitted meanwhile. Threads started later by the calling thread
+/// (libtorch's intra-op pool) inherit the niceness. Best effort: a failure only costs latency.
+#[allow(unsafe_code)]
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: two plain syscalls about the calling thread; no memory is passed to the kernel.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, 19) != 0 {
+            tracing::debug!("could not lower the background thread's priority");
+        }
+    }
+}

@@ -17,10 +17,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::TaskConfig;
 use crate::data::Dataset;
+use crate::ml::cache::EmbeddingCache;
 use crate::ml::embeddings::Embeddings;
-use crate::ml::encoder::{Encoder, EncoderInput, EncoderKind};
+use crate::ml::encoder::{Encoder, EncoderInput, EncoderKind, EncoderSpec};
 use crate::ml::head::{Head, HeadParams};
 use crate::ml::strategy::{self, Pool, StrategyKind};
+use crate::store::blob::{BlobError, BlobStore};
 
 /// How many items the queue ranks after each training (the rest follow at random).
 pub const QUEUE_DEPTH: usize = 200;
@@ -97,6 +99,8 @@ pub struct TrainerSetup {
     pub strategy: StrategyKind,
     /// The head the scorer serves, swapped after each fit.
     pub current_head: Arc<RwLock<Option<Arc<Head>>>>,
+    /// Where the embedding cache is kept (under `embeddings/`).
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 impl Trainer {
@@ -122,6 +126,64 @@ impl Trainer {
     }
 }
 
+/// Where the trainer's embedding cache lives. On a blob store with a local disk path (the
+/// embedded default) the cache is appended to in place; on a remote one (S3) a working copy
+/// under the output directory is filled from the store before embedding and written back
+/// after, so a new machine reuses what another one computed.
+struct CacheHome<'a> {
+    blobs: &'a dyn BlobStore,
+    root: std::path::PathBuf,
+    remote: bool,
+}
+
+impl<'a> CacheHome<'a> {
+    const PREFIX: &'static str = "embeddings";
+
+    fn new(blobs: &'a dyn BlobStore, output_dir: &std::path::Path) -> Self {
+        match blobs.local_path(Self::PREFIX) {
+            Some(root) => CacheHome { blobs, root, remote: false },
+            None => CacheHome { blobs, root: output_dir.join("embedding-cache"), remote: true },
+        }
+    }
+
+    fn key(spec: &EncoderSpec, file: &str) -> String {
+        format!("{}/{}/{file}", Self::PREFIX, EmbeddingCache::dir_name(spec))
+    }
+
+    /// Copies the stored cache into the working copy when the working copy has none.
+    fn fetch(&self, spec: &EncoderSpec) -> anyhow::Result<()> {
+        let dir = self.root.join(EmbeddingCache::dir_name(spec));
+        if !self.remote || dir.join("meta.json").exists() {
+            return Ok(());
+        }
+        let mut files = Vec::new();
+        for file in crate::ml::cache::FILES.iter().rev() {
+            match self.blobs.get(&Self::key(spec, file)) {
+                Ok(bytes) => files.push((file, bytes)),
+                Err(BlobError::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        std::fs::create_dir_all(&dir)?;
+        for (file, bytes) in files.iter().rev() {
+            crate::ml::cache::write_atomic(&dir.join(file), bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the working copy back to the store (meta.json last, as above).
+    fn publish(&self, spec: &EncoderSpec) -> anyhow::Result<()> {
+        if !self.remote {
+            return Ok(());
+        }
+        let dir = self.root.join(EmbeddingCache::dir_name(spec));
+        for file in crate::ml::cache::FILES {
+            self.blobs.put(&Self::key(spec, file), &std::fs::read(dir.join(file))?)?;
+        }
+        Ok(())
+    }
+}
+
 fn trainer_loop(
     setup: TrainerSetup,
     rx: Receiver<TrainerCommand>,
@@ -130,18 +192,19 @@ fn trainer_loop(
     failed: Recipient<EmbedFailed>,
     trained: Recipient<Trained>,
 ) {
+    crate::ml::device::lower_thread_priority();
     let started = Instant::now();
     let result = crate::ml::encoder::load(setup.config.encoder(), &setup.assets, crate::ml::device::best()).and_then(
         |encoder| {
             let report = |done: usize, total: usize| progress.do_send(EmbedProgress { done, total });
-            let data = crate::embed::embed_dataset_with(
-                &setup.dataset,
-                encoder.as_ref(),
-                &setup.config.output_dir().join("embeddings"),
-                false,
-                &report,
-            )?;
-            Ok((encoder.spec().clone(), data))
+            let spec = encoder.spec().clone();
+            let cache = CacheHome::new(setup.blobs.as_ref(), &setup.config.output_dir());
+            cache.fetch(&spec)?;
+            let data = crate::embed::embed_dataset_with(&setup.dataset, encoder.as_ref(), &cache.root, false, &report)?;
+            if data.computed > 0 {
+                cache.publish(&spec)?;
+            }
+            Ok((spec, data))
         },
     );
     let (spec, data) = match result {
@@ -340,5 +403,63 @@ fn scorer_loop(encoder: &dyn Encoder, head: &RwLock<Option<Arc<Head>>>, rx: &Rec
             let part: Vec<_> = results.by_ref().take(n).collect();
             let _ = reply.send(Ok(part));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::ml::encoder::Modality;
+
+    /// A blob store with no local disk path, as S3 will be.
+    #[derive(Default)]
+    struct Remote(Mutex<HashMap<String, Vec<u8>>>);
+
+    impl BlobStore for Remote {
+        fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BlobError> {
+            self.0.lock().unwrap().insert(key.to_string(), bytes.to_vec());
+            Ok(())
+        }
+        fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
+            self.0.lock().unwrap().get(key).cloned().ok_or_else(|| BlobError::NotFound(key.to_string()))
+        }
+    }
+
+    #[test]
+    fn a_remote_cache_is_published_and_fetched_by_another_machine() {
+        let spec = EncoderSpec { id: "test@0001".into(), modality: Modality::Text, dim: 4 };
+        let remote = Remote::default();
+        let first: PathBuf = tempfile::tempdir().unwrap().keep();
+        let home = CacheHome::new(&remote, &first);
+        home.fetch(&spec).unwrap(); // nothing stored yet: a no-op
+        let mut cache = EmbeddingCache::open(&home.root, &spec).unwrap();
+        cache.append(&[("a".into(), "fp-a".into(), vec![1.0, 2.0, 3.0, 4.0])]).unwrap();
+        cache.append(&[("b".into(), "fp-b".into(), vec![5.0, 6.0, 7.0, 8.0])]).unwrap();
+        drop(cache);
+        home.publish(&spec).unwrap();
+        assert_eq!(remote.0.lock().unwrap().len(), 3);
+
+        let second = tempfile::tempdir().unwrap();
+        let home = CacheHome::new(&remote, second.path());
+        home.fetch(&spec).unwrap();
+        let cache = EmbeddingCache::open(&home.root, &spec).unwrap();
+        assert_eq!(cache.len(), 2);
+        let b = cache.row("b", "fp-b").unwrap();
+        assert_eq!(cache.embeddings().row_f16(b)[3].to_f32(), 8.0);
+        assert!(cache.row("b", "changed").is_none());
+        let _ = std::fs::remove_dir_all(first);
+    }
+
+    #[test]
+    fn a_local_store_holds_the_cache_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = crate::store::blob::LocalDir::new(dir.path());
+        let home = CacheHome::new(&local, &dir.path().join("unused"));
+        assert_eq!(home.root, dir.path().join("embeddings"));
+        assert!(!home.remote);
     }
 }

@@ -80,7 +80,10 @@ pub async fn open(
     });
     let config = Arc::new(config);
     let dataset = Arc::new(dataset);
-    let current_head = Arc::new(RwLock::new(None));
+    // The latest saved model serves /score from the first request after a restart, before the
+    // trainer has re-read the embeddings and fitted again.
+    let restored = restore_head(store, scope, blobs.clone(), &config).await;
+    let current_head = Arc::new(RwLock::new(restored.map(Arc::new)));
     let cx = Arc::new(ProjectContext {
         slug: slug.to_string(),
         scope,
@@ -106,6 +109,7 @@ pub async fn open(
             head,
             strategy,
             current_head: current_head.clone(),
+            blobs: cx.blobs.clone(),
         },
         addr.clone().recipient(),
         addr.clone().recipient(),
@@ -117,4 +121,49 @@ pub async fn open(
     }
     let scorer = Scorer::start(config.encoder(), options.assets.clone(), current_head, options.score_batch)?;
     Ok(ProjectHandle { cx, addr, scorer })
+}
+
+/// The head of the project's newest saved model, when it still fits the configuration (same
+/// classes in the same order, same encoder weights). Anything wrong is logged and skipped: the
+/// trainer fits a new model anyway.
+async fn restore_head(
+    store: &Store,
+    scope: crate::store::ProjectScope,
+    blobs: Arc<dyn BlobStore>,
+    config: &TaskConfig,
+) -> Option<crate::ml::head::Head> {
+    let latest = match store.latest_model(scope).await {
+        Ok(latest) => latest?,
+        Err(e) => {
+            tracing::warn!(error = %e, "looking up the latest model failed");
+            return None;
+        }
+    };
+    let key = latest.blob_key;
+    let loaded = tokio::task::spawn_blocking(move || -> anyhow::Result<crate::ml::model_io::SavedModel> {
+        let dir = tempfile::tempdir()?;
+        for name in [crate::ml::model_io::WEIGHTS_FILE, crate::ml::model_io::MODEL_FILE] {
+            std::fs::write(dir.path().join(name), blobs.get(&format!("{key}/{name}"))?)?;
+        }
+        crate::ml::model_io::SavedModel::load(dir.path())
+    })
+    .await;
+    let saved = match loaded {
+        Ok(Ok(saved)) => saved,
+        Ok(Err(e)) => {
+            tracing::warn!(version = latest.version, error = %format!("{e:#}"), "the saved model cannot be loaded");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "loading the saved model panicked");
+            return None;
+        }
+    };
+    let encoder = crate::ml::encoder::spec_id(config.encoder());
+    if saved.classes != config.label.classes || saved.encoder.id != encoder {
+        tracing::info!(version = latest.version, "the saved model was trained for other classes or another encoder");
+        return None;
+    }
+    tracing::info!(version = latest.version, "serving the saved model until the next fit");
+    Some(saved.head)
 }

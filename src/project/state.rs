@@ -123,6 +123,9 @@ pub struct ProjectState {
     history: HashMap<i64, Vec<(i64, usize)>>,
     /// Calibrated probabilities of the latest model, `[items x classes]`, by item index.
     predictions: Option<Vec<f32>>,
+    /// Every item grouped by its predicted class, most confident first: computed once per
+    /// model so that the auto-label counts in each stats event do not re-sort the pool.
+    ranked_by_class: Vec<Vec<(usize, f32)>>,
     batches: HashMap<String, PendingBatch>,
     /// Items in a batch someone is reviewing (not handed out one by one meanwhile).
     in_batch: HashSet<usize>,
@@ -153,6 +156,7 @@ impl ProjectState {
             skipped_set: HashSet::new(),
             history: HashMap::new(),
             predictions: None,
+            ranked_by_class: Vec::new(),
             batches: HashMap::new(),
             in_batch: HashSet::new(),
             test_fraction: test_fraction.clamp(0.0, 0.9),
@@ -396,6 +400,13 @@ impl ProjectState {
     /// queue of the unlabelled ones.
     pub fn install_model(&mut self, predictions: Vec<f32>, queue: Vec<usize>) {
         debug_assert_eq!(predictions.len(), self.items.len() * self.classes.len());
+        let c = self.classes.len();
+        let all: Vec<usize> = (0..self.items.len()).collect();
+        let mut ranked = vec![Vec::new(); c];
+        for batch in crate::ml::autolabel::propose(&predictions, &all, c, f64::NEG_INFINITY, 0) {
+            ranked[batch.class] = batch.items;
+        }
+        self.ranked_by_class = ranked;
         self.predictions = Some(predictions);
         self.queue = queue.into();
     }
@@ -417,13 +428,19 @@ impl ProjectState {
 
     /// Unlabelled items whose top probability is at least `threshold`, grouped by class.
     pub fn confident(&self, threshold: f64) -> Vec<(usize, Vec<(usize, f32)>)> {
-        let Some(p) = &self.predictions else { return Vec::new() };
-        let c = self.classes.len();
-        let candidates: Vec<usize> = (0..self.items.len()).filter(|&i| self.available(i)).collect();
-        let probs: Vec<f32> = candidates.iter().flat_map(|&i| p[i * c..(i + 1) * c].iter().copied()).collect();
-        crate::ml::autolabel::propose(&probs, &candidates, c, threshold, 0)
-            .into_iter()
-            .map(|b| (b.class, b.items))
+        self.ranked_by_class
+            .iter()
+            .enumerate()
+            .map(|(class, ranked)| {
+                let items: Vec<(usize, f32)> = ranked
+                    .iter()
+                    .take_while(|&&(_, p)| p as f64 >= threshold)
+                    .filter(|&&(i, _)| self.available(i))
+                    .copied()
+                    .collect();
+                (class, items)
+            })
+            .filter(|(_, items)| !items.is_empty())
             .collect()
     }
 

@@ -97,6 +97,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Db(e) => ApiError::Internal(e.to_string()),
+            StoreError::Closed => ApiError::Internal("the database writer has stopped".into()),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Model artifacts (and, later, embedding caches) behind one trait, so that the local directory
+//! Model artifacts and embedding caches behind one trait, so that the local directory
 //! of the embedded mode and an S3 bucket are interchangeable. Keys are `/`-separated relative
 //! paths chosen by the server, never by a client.
 
@@ -19,6 +19,13 @@ pub trait BlobStore: Send + Sync {
     /// or the new bytes, never a mix. Durable on return.
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), BlobError>;
     fn get(&self, key: &str) -> Result<Vec<u8>, BlobError>;
+
+    /// Where the blob lives on this machine's disk, when it does. Callers that work on files
+    /// in place (the append-only embedding cache) use it directly instead of keeping a local
+    /// working copy and syncing it.
+    fn local_path(&self, _key: &str) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// A directory on the local disk.
@@ -55,6 +62,10 @@ impl BlobStore for LocalDir {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path(key).ok()
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {

@@ -16,6 +16,12 @@ fn acknowledged_labels_survive_kill_9_and_the_project_resumes() {
     let server = Server::start(&config, &[]);
     let stats = server.wait_stats("digits", 60, |s| s["counts"]["labelled"].as_u64().is_some());
     assert_eq!(stats["counts"]["labelled"], 37, "{stats}");
+    // The saved model scores at once, without waiting for the trainer to embed and fit again.
+    let png = std::fs::read(crate::common::assets().join("data/mnist/images/00000.png")).unwrap();
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png);
+    let (status, scored) =
+        server.post_as("x", "/api/v1/projects/digits/score", &serde_json::json!({ "images_base64": [b64] }));
+    assert_eq!(status, 200, "{scored}");
     // The model history survived and training resumes from it.
     assert!(stats["model_version"].as_i64() >= before["model_version"].as_i64(), "{stats}");
     let stats = server.wait_stats("digits", 120, |s| s["model_version"].as_i64() > before["model_version"].as_i64());

@@ -47,12 +47,13 @@ impl MiniLmEncoder {
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
             .map_err(|e| anyhow!("setting truncation: {e}"))?;
         let bert = tch::no_grad(|| Bert::load(&weights, BertConfig::MINILM_L6, device))?;
-        let spec = EncoderSpec {
-            id: format!("minilm_l6@{}", assets::short_hash(WEIGHTS)),
-            modality: Modality::Text,
-            dim: DIM,
-        };
+        let spec = EncoderSpec { id: Self::id(), modality: Modality::Text, dim: DIM };
         Ok(Self { spec, tokenizer, bert })
+    }
+
+    /// The spec id: the name and the weights' hash prefix from the manifest.
+    pub fn id() -> String {
+        format!("minilm_l6@{}", assets::short_hash(WEIGHTS))
     }
 
     /// Tokenises a batch with padding to its longest text (or to `fixed_len`, for

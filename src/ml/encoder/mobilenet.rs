@@ -198,6 +198,11 @@ pub struct MobileNetV2Encoder {
 }
 
 impl MobileNetV2Encoder {
+    /// The spec id: the name and the weights' hash prefix from the manifest.
+    pub fn id() -> String {
+        format!("mobilenet_v2-imagenet@{}", assets::short_hash(WEIGHTS))
+    }
+
     pub fn load(assets: &Path, device: Device) -> anyhow::Result<Self> {
         Self::load_with(assets, device, Options::default())
     }
@@ -227,11 +232,7 @@ impl MobileNetV2Encoder {
         } else {
             Runner::Eager
         };
-        let spec = EncoderSpec {
-            id: format!("mobilenet_v2-imagenet@{}", assets::short_hash(WEIGHTS)),
-            modality: Modality::Image,
-            dim: DIM,
-        };
+        let spec = EncoderSpec { id: Self::id(), modality: Modality::Image, dim: DIM };
         Ok(Self { spec, net, runner, device, options })
     }
 

@@ -61,6 +61,14 @@ impl EncoderKind {
     }
 }
 
+/// The id the encoder's spec will have (known without loading its weights).
+pub fn spec_id(kind: EncoderKind) -> String {
+    match kind {
+        EncoderKind::MobilenetV2 => mobilenet::MobileNetV2Encoder::id(),
+        EncoderKind::MinilmL6 => minilm::MiniLmEncoder::id(),
+    }
+}
+
 /// Loads the encoder's weights from the assets directory (`<assets>/models/...`), verifying
 /// their sha256 against `assets::MANIFEST`.
 pub fn load(kind: EncoderKind, assets: &Path, device: tch::Device) -> anyhow::Result<Box<dyn Encoder>> {

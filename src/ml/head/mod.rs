@@ -5,6 +5,7 @@
 //! Weights live in plain `Vec<f32>` (not tensors) so a `Head` is `Clone + Send + Sync`, can be
 //! shared by the scoring threads and saved byte-exactly; tensors are built per call.
 
+pub mod linear_f16;
 pub mod logistic;
 pub mod mlp;
 
@@ -432,11 +433,24 @@ impl Head {
         }
         let threads = crate::ml::device::cores().max(1) as usize;
         let chunk = SCORE_CHUNK;
-        // One rayon task per chunk, one torch thread per task: the two cores each widen and
-        // multiply their own chunks, which beats one thread feeding a 2-thread matmul.
+        let kernel = match self.layers.len() {
+            1 => linear_f16::LinearF16::new(&self.first.w, &self.first.b, self.dim, c, self.norm.l2),
+            _ => None,
+        };
+        // One rayon task per chunk (and one torch thread per task): the two cores each widen
+        // and multiply their own chunks, which beats one thread feeding a 2-thread matmul.
         let work = |(ci, out_chunk): (usize, &mut [f32])| {
             let start = ci * chunk;
             let len = out_chunk.len() / c;
+            if let Some(kernel) = &kernel {
+                let row = |i: usize| match rows {
+                    None => emb.row_f16(start + i),
+                    Some(rows) => emb.row_f16(rows[start + i]),
+                };
+                kernel.logits(len, &row, out_chunk);
+                linear_f16::softmax_rows(out_chunk, c, self.temperature);
+                return;
+            }
             // The chunk goes to torch still in f16 (half the copy) and is widened there by a
             // vectorised kernel: bit-identical to widening in Rust, and faster.
             let x16 = match rows {
