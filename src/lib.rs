@@ -7,6 +7,7 @@ pub mod assets;
 pub mod config;
 pub mod data;
 pub mod embed;
+pub mod metrics;
 pub mod ml;
 pub mod project;
 pub mod server;

@@ -46,6 +46,7 @@ pub struct ProjectContext {
     pub events: Events,
     pub judgements: Option<Mutex<JudgementsFile>>,
     pub current_head: Arc<RwLock<Option<Arc<Head>>>>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Set once the trainer has embedded the dataset.
     pub rows: RwLock<Option<Vec<Option<usize>>>>,
     /// The encoder's identity, known once the trainer loaded it.
@@ -144,6 +145,7 @@ impl ProjectActor {
         let labels = job.train.len();
         let submitted = self.cx.trainer.lock().ok().and_then(|t| t.as_ref().map(|t| t.submit(job))).unwrap_or(false);
         if submitted {
+            self.cx.metrics.compute_queue_depth.with_label_values(&["trainer"]).inc();
             self.training = true;
             self.dirty = false;
             self.cx.events.publish(&Event::TrainingStarted { labels });
@@ -334,7 +336,10 @@ impl ProjectActor {
                             tracing::error!(error = %e, "recording the model failed");
                         }
                     }
-                    Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "saving the model failed"),
+                    Ok(Err(e)) => {
+                        cx.metrics.blob_errors.with_label_values(&["local"]).inc();
+                        tracing::error!(error = %format!("{e:#}"), "saving the model failed")
+                    }
                     Err(e) => tracing::error!(error = %e, "saving the model panicked"),
                 }
             }
@@ -347,6 +352,7 @@ impl Actor for ProjectActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.cx.metrics.project_actors.inc();
         // Rebuild from persisted state before any other message is handled.
         let cx = self.cx.clone();
         ctx.wait(
@@ -414,6 +420,20 @@ impl Actor for ProjectActor {
             }
         });
     }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.cx.metrics.project_actors.dec();
+    }
+}
+
+impl ProjectActor {
+    fn record_training(&self, ok: bool, seconds: Option<f64>) {
+        let m = &self.cx.metrics;
+        m.training_runs.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+        if let Some(s) = seconds {
+            m.training_duration.observe(s);
+        }
+    }
 }
 
 impl Supervised for ProjectActor {
@@ -465,6 +485,8 @@ impl Handler<Trained> for ProjectActor {
     type Result = ();
     fn handle(&mut self, msg: Trained, ctx: &mut Context<Self>) {
         self.training = false;
+        self.cx.metrics.compute_queue_depth.with_label_values(&["trainer"]).dec();
+        self.record_training(msg.outcome.is_ok(), msg.outcome.as_ref().ok().map(|o| o.seconds));
         match msg.outcome {
             Ok(outcome) => match outcome.predictions {
                 Some(p) => {

@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::TaskConfig;
 use crate::data::Dataset;
+use crate::metrics::Metrics;
 use crate::ml::cache::EmbeddingCache;
 use crate::ml::embeddings::Embeddings;
 use crate::ml::encoder::{Encoder, EncoderInput, EncoderKind, EncoderSpec};
@@ -312,6 +313,7 @@ pub enum ScoreError {
 #[derive(Clone)]
 pub struct Scorer {
     tx: SyncSender<ScoreRequest>,
+    metrics: Arc<Metrics>,
 }
 
 impl Scorer {
@@ -322,29 +324,33 @@ impl Scorer {
         assets: std::path::PathBuf,
         head: Arc<RwLock<Option<Arc<Head>>>>,
         max_batch: usize,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Scorer> {
         let (tx, rx) = sync_channel::<ScoreRequest>(1024);
+        let thread_metrics = metrics.clone();
         std::thread::Builder::new().name("scorer".into()).spawn(move || {
+            let metrics = thread_metrics;
             let encoder = match crate::ml::encoder::load(kind, &assets, crate::ml::device::best()) {
                 Ok(e) => e,
                 Err(e) => {
                     let msg = format!("{e:#}");
                     for req in rx {
+                        metrics.compute_queue_depth.with_label_values(&["scorer"]).dec();
                         let _ = req.reply.send(Err(ScoreError::Failed(msg.clone())));
                     }
                     return;
                 }
             };
-            scorer_loop(encoder.as_ref(), &head, &rx, max_batch.max(1));
+            scorer_loop(encoder.as_ref(), &head, &rx, max_batch.max(1), &metrics);
         })?;
-        Ok(Scorer { tx })
+        Ok(Scorer { tx, metrics })
     }
 
     /// Scores `inputs` (one probability row per input, or the reason it could not be read).
     pub async fn score(&self, inputs: Vec<EncoderInput>) -> Result<ScoredRows, ScoreError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         match self.tx.try_send(ScoreRequest { inputs, reply }) {
-            Ok(()) => {}
+            Ok(()) => self.metrics.compute_queue_depth.with_label_values(&["scorer"]).inc(),
             Err(TrySendError::Full(_)) => return Err(ScoreError::Overloaded),
             Err(TrySendError::Disconnected(_)) => return Err(ScoreError::Failed("the scorer stopped".into())),
         }
@@ -352,7 +358,14 @@ impl Scorer {
     }
 }
 
-fn scorer_loop(encoder: &dyn Encoder, head: &RwLock<Option<Arc<Head>>>, rx: &Receiver<ScoreRequest>, max_batch: usize) {
+fn scorer_loop(
+    encoder: &dyn Encoder,
+    head: &RwLock<Option<Arc<Head>>>,
+    rx: &Receiver<ScoreRequest>,
+    max_batch: usize,
+    metrics: &Metrics,
+) {
+    let queued = metrics.compute_queue_depth.with_label_values(&["scorer"]);
     while let Ok(first) = rx.recv() {
         // Dynamic batching: take what is already waiting, up to max_batch items.
         let mut batch = vec![first];
@@ -366,6 +379,8 @@ fn scorer_loop(encoder: &dyn Encoder, head: &RwLock<Option<Arc<Head>>>, rx: &Rec
                 Err(_) => break,
             }
         }
+        queued.sub(batch.len() as i64);
+        metrics.scoring_batch_size.observe(items as f64);
         let Some(head) = head.read().ok().and_then(|h| h.clone()) else {
             for req in batch {
                 let _ = req.reply.send(Err(ScoreError::NotReady));

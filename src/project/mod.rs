@@ -36,6 +36,7 @@ pub struct OpenOptions {
     pub assets: PathBuf,
     /// Items per scoring batch (1 turns dynamic batching off).
     pub score_batch: usize,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Lists the dataset, registers its items, and starts the actor, trainer and scorer. Listing
@@ -98,6 +99,7 @@ pub async fn open(
         rows: RwLock::new(None),
         encoder_spec: RwLock::new(None),
         trainer: Mutex::new(None),
+        metrics: options.metrics.clone(),
     });
     let actor_cx = cx.clone();
     let addr = Supervisor::start(move |_| ProjectActor::new(actor_cx));
@@ -119,7 +121,13 @@ pub async fn open(
     if let Ok(mut slot) = cx.trainer.lock() {
         *slot = Some(trainer);
     }
-    let scorer = Scorer::start(config.encoder(), options.assets.clone(), current_head, options.score_batch)?;
+    let scorer = Scorer::start(
+        config.encoder(),
+        options.assets.clone(),
+        current_head,
+        options.score_batch,
+        options.metrics.clone(),
+    )?;
     Ok(ProjectHandle { cx, addr, scorer })
 }
 

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod fetch;
 mod frontend;
+mod metrics_mw;
 mod routes;
 mod scoring;
 mod ws;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 
+use crate::metrics::Metrics;
 use crate::project::{OpenOptions, ProjectHandle};
 use crate::store::{OrgScope, Store};
 use error::ApiError;
@@ -40,6 +42,7 @@ pub struct ServeOptions {
 
 pub struct AppState {
     pub store: Store,
+    pub metrics: Arc<Metrics>,
     pub org: OrgScope,
     pub default_user: String,
     pub projects: BTreeMap<String, ProjectHandle>,
@@ -117,7 +120,9 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
     let org = store.ensure_org("local", "Local").await?;
     let default_user = loaded[0].1.user.clone();
     store.ensure_member(org, &default_user, "owner").await?;
-    let open = OpenOptions { assets: options.assets.clone(), score_batch: options.score_batch };
+    let metrics = Arc::new(Metrics::new().context("registering the metrics")?);
+    let open =
+        OpenOptions { assets: options.assets.clone(), score_batch: options.score_batch, metrics: metrics.clone() };
     let mut projects = BTreeMap::new();
     for (slug, config, yaml) in loaded {
         if projects.contains_key(&slug) {
@@ -128,6 +133,7 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
     }
     Ok(Arc::new(AppState {
         store,
+        metrics,
         org,
         default_user,
         projects,
@@ -163,6 +169,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let first = state.projects.keys().next().cloned().unwrap_or_default();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(metrics_mw::record))
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lightbulb::http"))
             .configure(configure(state.clone()))
     })

@@ -181,6 +181,7 @@ async fn write_labels(
         })
         .collect();
     let stored = state.store.put_labels(h.cx.scope, &rows).await?;
+    state.metrics.labels_submitted.with_label_values(&[source.as_str()]).inc_by(stored.len() as u64);
     let commits = plans.into_iter().zip(stored).map(|(p, s)| (p, s.id, s.time_taken_ms)).collect();
     let total = h
         .addr
@@ -520,6 +521,15 @@ async fn readyz(state: web::Data<AppState>) -> Res {
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }
 
+/// Prometheus text format. Pool gauges are read at scrape time.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let (open, idle) = state.store.pool_connections();
+    let m = &state.metrics;
+    m.db_pool_connections.with_label_values(&["idle"]).set(idle as i64);
+    m.db_pool_connections.with_label_values(&["in_use"]).set(open as i64 - idle as i64);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(m.render())
+}
+
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(OPENAPI)
 }
@@ -530,6 +540,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
         .route("/api/v1/openapi.json", web::get().to(openapi))
         .route("/api/v1/projects", web::get().to(projects))
         .route("/api/v1/projects/{pid}", web::get().to(project))

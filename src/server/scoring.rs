@@ -15,6 +15,7 @@ use super::fetch::fetch_image;
 use super::AppState;
 use crate::config::task::DataType;
 use crate::ml::encoder::EncoderInput;
+use crate::project::compute::ScoreError;
 use crate::project::ProjectHandle;
 
 /// Inputs per request.
@@ -120,7 +121,18 @@ async fn inputs_from_multipart(mut form: Multipart) -> Result<Vec<EncoderInput>,
 
 /// Scores inputs; an input that cannot be read fails the request with its position and why.
 async fn score_inputs(h: &ProjectHandle, inputs: Vec<EncoderInput>) -> Result<Vec<Vec<f32>>, ApiError> {
-    let rows = h.scorer.score(inputs).await?;
+    let started = std::time::Instant::now();
+    let scored = h.scorer.score(inputs).await;
+    let m = &h.cx.metrics;
+    m.scoring_duration.observe(started.elapsed().as_secs_f64());
+    let outcome = match &scored {
+        Ok(_) => "ok",
+        Err(ScoreError::NotReady) => "not_ready",
+        Err(ScoreError::Overloaded) => "overloaded",
+        Err(ScoreError::Failed(_)) => "error",
+    };
+    m.scoring_requests.with_label_values(&[outcome]).inc();
+    let rows = scored?;
     rows.into_iter()
         .enumerate()
         .map(|(i, r)| r.map_err(|reason| ApiError::Unprocessable(format!("input {i} cannot be scored: {reason}"))))

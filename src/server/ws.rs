@@ -16,6 +16,22 @@ use crate::project::events::Event;
 const PING_EVERY: Duration = Duration::from_secs(10);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Counts a WebSocket as open for as long as its task holds this.
+struct OpenSocket(prometheus::IntGauge);
+
+impl OpenSocket {
+    fn new(gauge: &prometheus::IntGauge) -> Self {
+        gauge.inc();
+        OpenSocket(gauge.clone())
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 async fn events(
     req: HttpRequest,
     body: web::Payload,
@@ -26,7 +42,9 @@ async fn events(
     let (response, mut session, mut incoming) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade failed: {e}")))?;
     let mut rx = h.cx.events.subscribe();
+    let open = OpenSocket::new(&state.metrics.websocket_connections);
     actix_web::rt::spawn(async move {
+        let _open = open;
         if let Ok(stats) = h.addr.send(GetStats).await {
             if let Ok(json) = serde_json::to_string(&Event::Stats { stats: &stats }) {
                 if session.text(json).await.is_err() {

@@ -183,6 +183,21 @@ impl Store {
         Ok(Store { db, write_gate, labels_tx })
     }
 
+    /// Connections of the pool: (open, idle).
+    pub fn pool_connections(&self) -> (u32, usize) {
+        match self.db.get_database_backend() {
+            sea_orm::DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            sea_orm::DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        }
+    }
+
     /// Cheap round trip for readiness checks.
     pub async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await?;

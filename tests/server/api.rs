@@ -96,6 +96,30 @@ fn the_whole_loop_labels_trains_confirms_scores_and_exports() {
     let judgements = std::fs::read_to_string(dir.path().join("labels.csv")).unwrap();
     assert!(judgements.starts_with("path,label,labelled_by,time_taken_ms,stage,created_at\n"));
     assert_eq!(judgements.lines().count(), 1 + 60 + 1);
+
+    // Prometheus sees all of that, under route templates and never a project or item id.
+    let (status, text) = server.get_bytes("/metrics");
+    assert_eq!(status, 200);
+    let text = String::from_utf8(text).unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{series} not in\n{text}"))
+    };
+    assert!(value(r#"lightbulb_labels_submitted_total{source="human"}"#) >= 60.0);
+    assert!(
+        value(r#"lightbulb_http_requests_total{method="POST",route="/api/v1/projects/{pid}/labels",status="200"}"#)
+            >= 1.0
+    );
+    assert!(value(r#"lightbulb_training_runs_total{outcome="ok"}"#) >= 1.0);
+    assert!(value(r#"lightbulb_scoring_requests_total{outcome="ok"}"#) >= 2.0);
+    assert_eq!(value("lightbulb_project_actors"), 1.0);
+    assert!(text.contains("lightbulb_scoring_batch_size_bucket"));
+    assert!(text.contains(r#"lightbulb_db_pool_connections{state="idle"}"#));
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        assert!(line.starts_with("lightbulb_"), "{line}");
+        assert!(!line.contains("digits\"") && !line.contains("alice"), "a tenant value leaked: {line}");
+    }
 }
 
 #[test]
