@@ -4,6 +4,7 @@
 //! nothing of files' formats beyond what `data` hands it; `simulate` drives them all.
 
 pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod data;
 pub mod embed;
