@@ -59,6 +59,22 @@ struct ServeArgs {
     /// HTTP worker threads.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Access-token signing key `KID:SECRET` (secret >= 32 bytes); repeat to keep old keys
+    /// valid while rotating. Giving one turns accounts on (sign-in on every API route).
+    #[arg(long = "jwt-key", env = "LIGHTBULB_JWT_KEYS", value_delimiter = ',', hide_env_values = true)]
+    jwt_keys: Vec<String>,
+    /// Id of the key that signs new tokens (default: the last --jwt-key).
+    #[arg(long, env = "LIGHTBULB_JWT_ACTIVE_KEY")]
+    jwt_active_key: Option<String>,
+    /// Access token lifetime, seconds.
+    #[arg(long, default_value_t = 900)]
+    access_ttl: i64,
+    /// Refresh token (session) lifetime, seconds.
+    #[arg(long, default_value_t = 30 * 24 * 3600)]
+    refresh_ttl: i64,
+    /// Organisation (id) that owns the --config projects.
+    #[arg(long, default_value = "local")]
+    org: String,
 }
 
 #[derive(Args)]
@@ -124,6 +140,11 @@ fn run(command: Command, assets: &std::path::Path) -> anyhow::Result<()> {
                 allow_private_urls: args.allow_private_urls,
                 score_batch: args.score_batch,
                 workers: args.workers,
+                jwt_keys: args.jwt_keys,
+                jwt_active_key: args.jwt_active_key,
+                access_ttl_s: args.access_ttl,
+                refresh_ttl_s: args.refresh_ttl,
+                org: args.org,
             };
             actix_web::rt::System::new().block_on(lightbulb::server::serve(options))
         }

@@ -75,7 +75,9 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per ALTER: SQLite cannot add two at once.
         manager
-            .alter_table(Table::alter().table(Users::Table).add_column(ColumnDef::new(Users::Email).string()).to_owned())
+            .alter_table(
+                Table::alter().table(Users::Table).add_column(ColumnDef::new(Users::Email).string()).to_owned(),
+            )
             .await?;
         manager
             .alter_table(
@@ -83,9 +85,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(
-                Index::create().name("users_email").table(Users::Table).col(Users::Email).unique().to_owned(),
-            )
+            .create_index(Index::create().name("users_email").table(Users::Table).col(Users::Email).unique().to_owned())
             .await?;
         manager
             .create_table(

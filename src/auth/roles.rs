@@ -14,8 +14,10 @@ pub enum Role {
 /// What a route does, as far as access is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Projects, items, stats, events, scoring through the browser.
+    /// Projects, items, stats, events.
     Read,
+    /// Scoring new data with the project's model.
+    Score,
     /// Labels, undo, skip, confirming auto-label batches.
     Label,
     /// Exporting labels and downloading models (audited).
@@ -48,7 +50,7 @@ impl Role {
 
     pub fn allows(self, action: Action) -> bool {
         match action {
-            Action::Read => true,
+            Action::Read | Action::Score => true,
             Action::Label => self >= Role::Labeller,
             Action::Export | Action::ManageKeys | Action::ManageMembers => self >= Role::Admin,
         }

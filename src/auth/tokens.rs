@@ -64,14 +64,22 @@ impl SigningKeys {
         for spec in specs {
             let (kid, secret) =
                 spec.split_once(':').ok_or("a signing key must be given as KID:SECRET (the secret is not shown)")?;
-            let kid_ok = !kid.is_empty() && kid.len() <= 64 && kid.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            let kid_ok = !kid.is_empty()
+                && kid.len() <= 64
+                && kid.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
             if !kid_ok {
                 return Err(format!("signing key id `{kid}` must be 1-64 letters, digits, '-', '_' or '.'"));
             }
             if secret.len() < MIN_SECRET_BYTES {
                 return Err(format!("signing key `{kid}`: the secret must be at least {MIN_SECRET_BYTES} bytes"));
             }
-            if keys.insert(kid.to_string(), (EncodingKey::from_secret(secret.as_bytes()), DecodingKey::from_secret(secret.as_bytes()))).is_some() {
+            if keys
+                .insert(
+                    kid.to_string(),
+                    (EncodingKey::from_secret(secret.as_bytes()), DecodingKey::from_secret(secret.as_bytes())),
+                )
+                .is_some()
+            {
                 return Err(format!("signing key id `{kid}` is given twice"));
             }
             last = Some(kid.to_string());

@@ -30,6 +30,12 @@ pub enum ApiError {
     NotReady(String),
     #[error("{0}")]
     Overloaded(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -47,6 +53,9 @@ impl ApiError {
             ApiError::Unprocessable(_) => "unprocessable_input",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Overloaded(_) => "overloaded",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -61,7 +70,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
-            ApiError::LeasedElsewhere(_) => StatusCode::CONFLICT,
+            ApiError::LeasedElsewhere(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::UnknownClass(_) | ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -77,6 +88,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Overloaded(_)) {
             res.insert_header(("Retry-After", "1"));
+        }
+        if matches!(self, ApiError::Unauthenticated(_)) {
+            res.insert_header(("WWW-Authenticate", "Bearer"));
         }
         res.json(serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } }))
     }
@@ -97,6 +111,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Db(e) => ApiError::Internal(e.to_string()),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::Closed => ApiError::Internal("the database writer has stopped".into()),
         }
     }

@@ -2,6 +2,8 @@
 //! ask the project actor, write to the store, and shape JSON; they never run tensor work
 //! (scoring goes to the scorer thread, training to the trainer thread).
 
+pub mod access;
+pub mod accounts;
 pub mod error;
 pub mod fetch;
 mod frontend;
@@ -38,6 +40,14 @@ pub struct ServeOptions {
     pub allow_private_urls: bool,
     pub score_batch: usize,
     pub workers: usize,
+    /// Access-token signing keys, `KID:SECRET`; none = embedded mode (no accounts).
+    pub jwt_keys: Vec<String>,
+    /// The key that signs new tokens (default: the last given).
+    pub jwt_active_key: Option<String>,
+    pub access_ttl_s: i64,
+    pub refresh_ttl_s: i64,
+    /// The organisation (slug) that owns the `--config` projects.
+    pub org: String,
 }
 
 pub struct AppState {
@@ -47,7 +57,10 @@ pub struct AppState {
     pub default_user: String,
     pub projects: BTreeMap<String, ProjectHandle>,
     pub fetch: FetchPolicy,
+    /// Sign-in required when present; embedded mode otherwise.
+    pub auth: Option<access::AuthConfig>,
     users: Mutex<HashMap<String, i64>>,
+    names: Mutex<HashMap<i64, String>>,
     ready: AtomicBool,
 }
 
@@ -64,6 +77,16 @@ impl AppState {
         let id = self.store.ensure_member(self.org, name, "labeller").await?;
         self.users.lock().map_err(ApiError::internal)?.insert(name.to_string(), id);
         Ok(id)
+    }
+
+    /// A user's name (cached: names never change).
+    pub async fn user_name(&self, user_id: i64) -> Result<String, ApiError> {
+        if let Some(name) = self.names.lock().map_err(ApiError::internal)?.get(&user_id) {
+            return Ok(name.clone());
+        }
+        let name = self.store.user_name(user_id).await?;
+        self.names.lock().map_err(ApiError::internal)?.insert(user_id, name.clone());
+        Ok(name)
     }
 
     pub fn is_ready(&self) -> bool {
@@ -85,13 +108,13 @@ pub fn slug_of(path: &std::path::Path) -> String {
     }
 }
 
-/// Embedded mode has no accounts yet: only loopback binds are allowed.
-pub fn check_bind(bind: &SocketAddr) -> anyhow::Result<()> {
-    if !bind.ip().is_loopback() {
+/// Without accounts only loopback binds are allowed.
+pub fn check_bind(bind: &SocketAddr, accounts: bool) -> anyhow::Result<()> {
+    if !accounts && !bind.ip().is_loopback() {
         bail!(
             "refusing to bind {bind}: embedded mode has no authentication, so it only listens on loopback \
-             (127.0.0.1 or ::1). Bind 127.0.0.1 and put an authenticating proxy in front, or wait for \
-             accounts (`lightbulb serve` with authentication configured)."
+             (127.0.0.1 or ::1). Bind 127.0.0.1, or turn accounts on with signing keys \
+             (`--jwt-key KID:SECRET`, or LIGHTBULB_JWT_KEYS)."
         );
     }
     Ok(())
@@ -117,7 +140,23 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         }
     };
     let store = Store::connect(&url).await.with_context(|| format!("opening the database {url}"))?;
-    let org = store.ensure_org("local", "Local").await?;
+    let org = store.ensure_org(&options.org, &options.org).await?;
+    let auth = if options.jwt_keys.is_empty() {
+        None
+    } else {
+        let keys = crate::auth::tokens::SigningKeys::parse(&options.jwt_keys, options.jwt_active_key.as_deref())
+            .map_err(|e| anyhow::anyhow!("access-token signing keys: {e}"))?;
+        if options.access_ttl_s <= 0 || options.refresh_ttl_s <= options.access_ttl_s {
+            bail!("token lifetimes: access must be > 0 s and refresh longer than access");
+        }
+        let dummy_hash = crate::auth::password::hash(&crate::auth::random_secret(16))?;
+        Some(access::AuthConfig {
+            keys,
+            access_ttl_s: options.access_ttl_s,
+            refresh_ttl_s: options.refresh_ttl_s,
+            dummy_hash,
+        })
+    };
     let default_user = loaded[0].1.user.clone();
     store.ensure_member(org, &default_user, "owner").await?;
     let metrics = Arc::new(Metrics::new().context("registering the metrics")?);
@@ -138,7 +177,9 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         default_user,
         projects,
         fetch: FetchPolicy { allow_private: options.allow_private_urls, ..FetchPolicy::default() },
+        auth,
         users: Mutex::new(HashMap::new()),
+        names: Mutex::new(HashMap::new()),
         ready: AtomicBool::new(true),
     }))
 }
@@ -156,6 +197,7 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::BadRequest(err.to_string()).into()))
             .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::NotFound(err.to_string()).into()))
             .configure(routes::configure)
+            .configure(accounts::configure)
             .configure(scoring::configure)
             .configure(ws::configure)
             .configure(frontend::configure);
@@ -164,7 +206,7 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
 
 /// Runs the labelling server until interrupted.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    check_bind(&options.bind)?;
+    check_bind(&options.bind, !options.jwt_keys.is_empty())?;
     let state = build_state(&options).await?;
     let first = state.projects.keys().next().cloned().unwrap_or_default();
     let server = HttpServer::new(move || {

@@ -6,8 +6,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::access::{identify, project_access, Grant};
 use super::error::ApiError;
 use super::AppState;
+use crate::auth::roles::Action;
 use crate::config::task::DataType;
 use crate::data::Content;
 use crate::project::actor::{
@@ -97,13 +99,25 @@ fn project_json(slug: &str, h: &ProjectHandle) -> Value {
     })
 }
 
-async fn projects(state: web::Data<AppState>) -> Res {
-    let list: Vec<Value> = state.projects.iter().map(|(slug, h)| project_json(slug, h)).collect();
+/// The projects the caller can see: those of their organisation (an API key: its project).
+async fn projects(req: HttpRequest, state: web::Data<AppState>) -> Res {
+    let who = identify(&req, &state).await?;
+    who.check(Action::Read)?;
+    let list: Vec<Value> = state
+        .projects
+        .iter()
+        .filter(|(_, h)| h.cx.scope.org_id == who.org.org_id)
+        .filter(|(_, h)| match who.grant {
+            Grant::Key { project_id, .. } => project_id == h.cx.scope.project_id,
+            Grant::Role { .. } => true,
+        })
+        .map(|(slug, h)| project_json(slug, h))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "projects": list })))
 }
 
-async fn project(state: web::Data<AppState>, pid: web::Path<String>) -> Res {
-    let h = state.project(&pid)?;
+async fn project(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<String>) -> Res {
+    let (_, h) = project_access(&req, &state, &pid, Action::Read).await?;
     Ok(HttpResponse::Ok().json(project_json(&pid, h)))
 }
 
@@ -114,12 +128,12 @@ struct NextQuery {
 }
 
 async fn next(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<String>, q: web::Query<NextQuery>) -> Res {
-    let h = state.project(&pid)?;
+    let (who, h) = project_access(&req, &state, &pid, Action::Label).await?;
     let count = q.count.unwrap_or(5);
     if !(1..=50).contains(&count) {
         return Err(ApiError::BadRequest(format!("count must be between 1 and 50, got {count}")));
     }
-    let (user_id, _) = caller(&req, &state).await?;
+    let user_id = who.user_id;
     let leased = h.addr.send(Next { user_id, count }).await?;
     let done = leased.is_empty();
     let mut items = Vec::with_capacity(leased.len());
@@ -201,8 +215,8 @@ async fn post_labels(
     pid: web::Path<String>,
     body: web::Json<LabelsIn>,
 ) -> Res {
-    let h = state.project(&pid)?;
-    let (user_id, user_name) = caller(&req, &state).await?;
+    let (who, h) = project_access(&req, &state, &pid, Action::Label).await?;
+    let (user_id, user_name) = (who.user_id, who.name.clone());
     let labels = match body.into_inner() {
         LabelsIn::Batch { labels } => labels,
         LabelsIn::One(l) => vec![l],
@@ -226,8 +240,8 @@ async fn post_labels(
 }
 
 async fn undo(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<String>) -> Res {
-    let h = state.project(&pid)?;
-    let (user_id, _) = caller(&req, &state).await?;
+    let (who, h) = project_access(&req, &state, &pid, Action::Label).await?;
+    let user_id = who.user_id;
     let Some((label_id, index)) = h.addr.send(LastLabel { user_id }).await? else {
         return Err(ApiError::NotFound("you have no label to undo".into()));
     };
@@ -247,15 +261,15 @@ struct SkipIn {
 }
 
 async fn skip(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<String>, body: web::Json<SkipIn>) -> Res {
-    let h = state.project(&pid)?;
-    let (user_id, _) = caller(&req, &state).await?;
+    let (who, h) = project_access(&req, &state, &pid, Action::Label).await?;
+    let user_id = who.user_id;
     h.addr.send(Skip { user_id, item_id: body.item_id }).await??;
     Ok(HttpResponse::Ok().json(json!({ "skipped": body.item_id })))
 }
 
-async fn content(state: web::Data<AppState>, path: web::Path<(String, i64)>) -> Res {
+async fn content(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, i64)>) -> Res {
     let (pid, item_id) = path.into_inner();
-    let h = state.project(&pid)?;
+    let (_, h) = project_access(&req, &state, &pid, Action::Read).await?;
     let Some((index, key)) = h.addr.send(ItemById { item_id }).await? else {
         return Err(ApiError::NotFound(format!("item {item_id} does not exist in this project")));
     };
@@ -290,12 +304,12 @@ async fn next_batch(
     pid: web::Path<String>,
     q: web::Query<BatchQuery>,
 ) -> Res {
-    let h = state.project(&pid)?;
+    let (who, h) = project_access(&req, &state, &pid, Action::Label).await?;
     let size = q.size.unwrap_or(50);
     if !(1..=200).contains(&size) {
         return Err(ApiError::BadRequest(format!("size must be between 1 and 200, got {size}")));
     }
-    let (user_id, _) = caller(&req, &state).await?;
+    let user_id = who.user_id;
     let Some(batch) = h.addr.send(TakeBatch { user_id, size }).await? else {
         return Ok(HttpResponse::Ok().json(json!({ "batch": null })));
     };
@@ -326,8 +340,8 @@ async fn confirm_batch(
     body: web::Json<ConfirmIn>,
 ) -> Res {
     let (pid, bid) = path.into_inner();
-    let h = state.project(&pid)?;
-    let (user_id, user_name) = caller(&req, &state).await?;
+    let (who, h) = project_access(&req, &state, &pid, Action::Label).await?;
+    let (user_id, user_name) = (who.user_id, who.name.clone());
     let body = body.into_inner();
     let classes = &h.cx.config.label.classes;
     let mut corrections = BTreeMap::new();
@@ -374,13 +388,18 @@ async fn confirm_batch(
     })))
 }
 
-async fn stats(state: web::Data<AppState>, pid: web::Path<String>) -> Res {
-    let h = state.project(&pid)?;
+async fn stats(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<String>) -> Res {
+    let (_, h) = project_access(&req, &state, &pid, Action::Read).await?;
     Ok(HttpResponse::Ok().json(h.addr.send(GetStats).await?))
 }
 
-async fn items(state: web::Data<AppState>, pid: web::Path<String>, q: web::Query<BrowseFilter>) -> Res {
-    let h = state.project(&pid)?;
+async fn items(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    pid: web::Path<String>,
+    q: web::Query<BrowseFilter>,
+) -> Res {
+    let (_, h) = project_access(&req, &state, &pid, Action::Read).await?;
     let filter = q.into_inner();
     if let Some(s) = filter.status.as_deref() {
         if !["all", "labelled", "unlabelled", "test", "model_labelled"].contains(&s) {
@@ -437,8 +456,14 @@ struct ExportQuery {
     format: Option<String>,
 }
 
-async fn export(state: web::Data<AppState>, pid: web::Path<String>, q: web::Query<ExportQuery>) -> Res {
-    let h = state.project(&pid)?;
+async fn export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    pid: web::Path<String>,
+    q: web::Query<ExportQuery>,
+) -> Res {
+    let (who, h) = project_access(&req, &state, &pid, Action::Export).await?;
+    state.store.audit(who.org, Some(who.user_id), "export", &format!("labels of {pid}")).await?;
     let format = q.format.as_deref().unwrap_or("csv");
     if !["csv", "jsonl"].contains(&format) {
         return Err(ApiError::BadRequest(format!("format must be csv or jsonl, got `{format}`")));
@@ -481,8 +506,9 @@ async fn export(state: web::Data<AppState>, pid: web::Path<String>, q: web::Quer
         .body(body))
 }
 
-async fn model(state: web::Data<AppState>, pid: web::Path<String>) -> Res {
-    let h = state.project(&pid)?;
+async fn model(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<String>) -> Res {
+    let (who, h) = project_access(&req, &state, &pid, Action::Export).await?;
+    state.store.audit(who.org, Some(who.user_id), "export", &format!("model of {pid}")).await?;
     let Some(m) = state.store.latest_model(h.cx.scope).await? else {
         return Err(ApiError::NotFound("no model has been trained yet".into()));
     };

@@ -10,9 +10,11 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::access::{identify, project_access, visible_project};
 use super::error::ApiError;
 use super::fetch::fetch_image;
 use super::AppState;
+use crate::auth::roles::Action;
 use crate::config::task::DataType;
 use crate::ml::encoder::EncoderInput;
 use crate::project::compute::ScoreError;
@@ -155,7 +157,7 @@ async fn score(
     pid: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let h = state.project(&pid)?;
+    let (_, h) = project_access(&req, &state, &pid, Action::Score).await?;
     let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let inputs = if content_type.starts_with("multipart/form-data") {
         if !wants_images(h) {
@@ -190,8 +192,19 @@ async fn read_json<T: serde::de::DeserializeOwned>(mut payload: web::Payload) ->
     serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))
 }
 
-async fn article_score(state: web::Data<AppState>, body: web::Json<ArticleIn>) -> Result<HttpResponse, ApiError> {
-    let (_, h) = state.projects.iter().next().ok_or_else(|| ApiError::NotFound("no project".into()))?;
+/// The article's form, for the caller's first project (in embedded mode: the first config).
+async fn article_score(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<ArticleIn>,
+) -> Result<HttpResponse, ApiError> {
+    let who = identify(&req, &state).await?;
+    let h = state
+        .projects
+        .keys()
+        .find_map(|pid| visible_project(&state, &who, pid).ok())
+        .ok_or_else(|| ApiError::NotFound("no project".into()))?;
+    who.check(Action::Score)?;
     let body = body.into_inner();
     let input = match body.kind.as_str() {
         "images" => ScoreIn { urls: body.urls, ..Default::default() },

@@ -8,8 +8,10 @@ use actix_ws::Message;
 use futures_util::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::access::project_access;
 use super::error::ApiError;
 use super::AppState;
+use crate::auth::roles::Action;
 use crate::project::actor::GetStats;
 use crate::project::events::Event;
 
@@ -38,7 +40,8 @@ async fn events(
     state: web::Data<AppState>,
     pid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let h = state.project(&pid)?.clone();
+    let (_, h) = project_access(&req, &state, &pid, Action::Read).await?;
+    let h = h.clone();
     let (response, mut session, mut incoming) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade failed: {e}")))?;
     let mut rx = h.cx.events.subscribe();

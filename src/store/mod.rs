@@ -4,6 +4,7 @@
 //!
 //! The HTTP layer never builds queries: it calls these functions.
 
+pub mod accounts;
 pub mod blob;
 pub mod entities;
 pub mod judgements;
@@ -44,6 +45,8 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("the database writer has stopped")]
     Closed,
+    #[error("{0}")]
+    Conflict(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -135,11 +138,11 @@ const GROUP_MAX: usize = 64;
 
 #[derive(Clone)]
 pub struct Store {
-    db: DatabaseConnection,
+    pub(crate) db: DatabaseConnection,
     /// Held by every writer. SQLite allows one writer at a time, and a second one would wait in
     /// SQLite's busy handler, which sleeps in steps of up to 100 ms: queueing here instead
     /// keeps the labelling latency flat under many concurrent labellers.
-    write_gate: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) write_gate: Arc<tokio::sync::Mutex<()>>,
     /// The group committer of labels: concurrent label requests share one transaction and so
     /// one fsync (see [`label_writer`]).
     labels_tx: mpsc::Sender<LabelWrite>,

@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions panic on broken fixtures by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounts;
 mod api;
 mod bad_input;
 mod common;
