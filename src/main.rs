@@ -75,6 +75,12 @@ struct ServeArgs {
     /// Organisation (id) that owns the --config projects.
     #[arg(long, default_value = "local")]
     org: String,
+    /// Redis (`redis://host:6379/0`): API-key rate limits shared by every server process.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Requests per minute allowed to one API key (429 with Retry-After beyond).
+    #[arg(long, default_value_t = 600)]
+    api_key_rate: u32,
 }
 
 #[derive(Args)]
@@ -145,6 +151,8 @@ fn run(command: Command, assets: &std::path::Path) -> anyhow::Result<()> {
                 access_ttl_s: args.access_ttl,
                 refresh_ttl_s: args.refresh_ttl,
                 org: args.org,
+                redis_url: args.redis_url,
+                api_key_rate: args.api_key_rate,
             };
             actix_web::rt::System::new().block_on(lightbulb::server::serve(options))
         }

@@ -6,12 +6,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
 mod m0002_accounts;
+mod m0003_deployment;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_initial::Migration), Box::new(m0002_accounts::Migration)]
+        vec![
+            Box::new(m0001_initial::Migration),
+            Box::new(m0002_accounts::Migration),
+            Box::new(m0003_deployment::Migration),
+        ]
     }
 }

@@ -37,6 +37,8 @@ pub struct OpenOptions {
     /// Items per scoring batch (1 turns dynamic batching off).
     pub score_batch: usize,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Events go through Redis when set (several server processes).
+    pub relay: Option<Arc<crate::server::relay::EventRelay>>,
 }
 
 /// Lists the dataset, registers its items, and starts the actor, trainer and scorer. Listing
@@ -93,7 +95,10 @@ pub async fn open(
         item_ids,
         store: store.clone(),
         blobs,
-        events: Default::default(),
+        events: match &options.relay {
+            Some(relay) => events::Events::relayed(relay.for_project(scope.project_id)),
+            None => events::Events::default(),
+        },
         judgements,
         current_head: current_head.clone(),
         rows: RwLock::new(None),

@@ -99,6 +99,7 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
             .await?
             .filter(|k| crate::auth::same(&k.key_hash, &crate::auth::digest(presented.whole)))
             .ok_or_else(|| ApiError::Unauthenticated("the API key is unknown or revoked".into()))?;
+        state.limiter.hit(&key.prefix, state.api_key_rate, &state.metrics).await.map_err(ApiError::RateLimited)?;
         if let Err(e) = state.store.touch_api_key(key.id).await {
             tracing::warn!(error = %e, "recording an API key's use failed");
         }

@@ -27,6 +27,20 @@ async fn member_manager(req: &HttpRequest, state: &AppState) -> Result<Caller, A
     Ok(who)
 }
 
+/// The role of member `user_id` of the organisation (404 when not a member).
+async fn member_role(state: &AppState, org: OrgScope, user_id: i64) -> Result<Role, ApiError> {
+    state
+        .store
+        .role_of(org, user_id)
+        .await?
+        .and_then(|r| Role::parse(&r))
+        .ok_or_else(|| ApiError::NotFound("no such member".into()))
+}
+
+fn parse_role(role: &str) -> Result<Role, ApiError> {
+    Role::parse(role).ok_or_else(|| ApiError::BadRequest("role must be owner, admin, labeller or viewer".into()))
+}
+
 fn check_email(email: &str) -> Result<(), ApiError> {
     let ok = email.len() <= 254 && email.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
     if ok {
@@ -219,8 +233,7 @@ struct NewMember {
 async fn add_member(req: HttpRequest, state: web::Data<AppState>, body: web::Json<NewMember>) -> Res {
     let who = member_manager(&req, &state).await?;
     let b = body.into_inner();
-    let role = Role::parse(&b.role)
-        .ok_or_else(|| ApiError::BadRequest("role must be owner, admin, labeller or viewer".into()))?;
+    let role = parse_role(&b.role)?;
     if !who.role().is_some_and(|r| r.may_assign(role)) {
         return Err(ApiError::Forbidden(format!("you may not make someone {}", role.as_str())));
     }
@@ -240,14 +253,8 @@ struct RoleIn {
 
 async fn set_role(req: HttpRequest, state: web::Data<AppState>, uid: web::Path<i64>, body: web::Json<RoleIn>) -> Res {
     let who = member_manager(&req, &state).await?;
-    let role = Role::parse(&body.role)
-        .ok_or_else(|| ApiError::BadRequest("role must be owner, admin, labeller or viewer".into()))?;
-    let current = state
-        .store
-        .role_of(who.org, *uid)
-        .await?
-        .and_then(|r| Role::parse(&r))
-        .ok_or_else(|| ApiError::NotFound("no such member".into()))?;
+    let role = parse_role(&body.role)?;
+    let current = member_role(&state, who.org, *uid).await?;
     let mine = who.role().unwrap_or(Role::Viewer);
     if !mine.may_assign(role) || !mine.may_assign(current) {
         return Err(ApiError::Forbidden("you may not change that member's role".into()));
@@ -258,12 +265,7 @@ async fn set_role(req: HttpRequest, state: web::Data<AppState>, uid: web::Path<i
 
 async fn remove_member(req: HttpRequest, state: web::Data<AppState>, uid: web::Path<i64>) -> Res {
     let who = member_manager(&req, &state).await?;
-    let current = state
-        .store
-        .role_of(who.org, *uid)
-        .await?
-        .and_then(|r| Role::parse(&r))
-        .ok_or_else(|| ApiError::NotFound("no such member".into()))?;
+    let current = member_role(&state, who.org, *uid).await?;
     if !who.role().is_some_and(|r| r.may_assign(current)) {
         return Err(ApiError::Forbidden("you may not remove that member".into()));
     }

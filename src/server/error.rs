@@ -36,6 +36,8 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("this API key is over its rate limit; retry in {0} s")]
+    RateLimited(u64),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -56,6 +58,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => "unauthenticated",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Conflict(_) => "conflict",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -73,6 +76,7 @@ impl ResponseError for ApiError {
             ApiError::LeasedElsewhere(_) | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::UnknownClass(_) | ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -88,6 +92,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Overloaded(_)) {
             res.insert_header(("Retry-After", "1"));
+        }
+        if let ApiError::RateLimited(seconds) = self {
+            res.insert_header(("Retry-After", seconds.to_string()));
         }
         if matches!(self, ApiError::Unauthenticated(_)) {
             res.insert_header(("WWW-Authenticate", "Bearer"));

@@ -7,7 +7,9 @@ pub mod accounts;
 pub mod error;
 pub mod fetch;
 mod frontend;
+pub mod limits;
 mod metrics_mw;
+pub mod relay;
 mod routes;
 mod scoring;
 mod ws;
@@ -48,6 +50,10 @@ pub struct ServeOptions {
     pub refresh_ttl_s: i64,
     /// The organisation (slug) that owns the `--config` projects.
     pub org: String,
+    /// `redis://...`: shared rate limits (and, later, events) across server processes.
+    pub redis_url: Option<String>,
+    /// Requests per minute allowed to one API key.
+    pub api_key_rate: u32,
 }
 
 pub struct AppState {
@@ -59,6 +65,9 @@ pub struct AppState {
     pub fetch: FetchPolicy,
     /// Sign-in required when present; embedded mode otherwise.
     pub auth: Option<access::AuthConfig>,
+    pub limiter: limits::RateLimiter,
+    /// Requests per minute allowed to one API key.
+    pub api_key_rate: u32,
     users: Mutex<HashMap<String, i64>>,
     names: Mutex<HashMap<i64, String>>,
     ready: AtomicBool,
@@ -120,6 +129,14 @@ pub fn check_bind(bind: &SocketAddr, accounts: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
 /// Opens the store and the projects, ready to serve.
 pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>> {
     if options.configs.is_empty() {
@@ -139,7 +156,7 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
             format!("sqlite://{}", dir.join("lightbulb.db").display())
         }
     };
-    let store = Store::connect(&url).await.with_context(|| format!("opening the database {url}"))?;
+    let store = Store::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))?;
     let org = store.ensure_org(&options.org, &options.org).await?;
     let auth = if options.jwt_keys.is_empty() {
         None
@@ -160,8 +177,28 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
     let default_user = loaded[0].1.user.clone();
     store.ensure_member(org, &default_user, "owner").await?;
     let metrics = Arc::new(Metrics::new().context("registering the metrics")?);
-    let open =
-        OpenOptions { assets: options.assets.clone(), score_batch: options.score_batch, metrics: metrics.clone() };
+    let limiter = match &options.redis_url {
+        Some(url) => {
+            limits::RateLimiter::redis(url).await.with_context(|| format!("connecting to Redis at {}", redact(url)))?
+        }
+        None => limits::RateLimiter::local(),
+    };
+    let relay = match &options.redis_url {
+        Some(url) => {
+            let deployment = store.deployment_id().await?;
+            let relay = relay::EventRelay::start(url, &deployment, metrics.clone())
+                .await
+                .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
+            Some(Arc::new(relay))
+        }
+        None => None,
+    };
+    let open = OpenOptions {
+        assets: options.assets.clone(),
+        score_batch: options.score_batch,
+        metrics: metrics.clone(),
+        relay: relay.clone(),
+    };
     let mut projects = BTreeMap::new();
     for (slug, config, yaml) in loaded {
         if projects.contains_key(&slug) {
@@ -169,6 +206,10 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         }
         let handle = crate::project::open(&store, org, &slug, config, &yaml, &open).await?;
         projects.insert(slug, handle);
+    }
+    if let (Some(relay), Some(url)) = (&relay, &options.redis_url) {
+        let events = projects.values().map(|h| (h.cx.scope.project_id, h.cx.events.clone())).collect();
+        relay.subscribe(url, events, metrics.clone())?;
     }
     Ok(Arc::new(AppState {
         store,
@@ -178,6 +219,8 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         projects,
         fetch: FetchPolicy { allow_private: options.allow_private_urls, ..FetchPolicy::default() },
         auth,
+        limiter,
+        api_key_rate: options.api_key_rate,
         users: Mutex::new(HashMap::new()),
         names: Mutex::new(HashMap::new()),
         ready: AtomicBool::new(true),

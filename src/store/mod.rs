@@ -201,6 +201,24 @@ impl Store {
         }
     }
 
+    /// This database's deployment id (created by the first process to ask).
+    pub async fn deployment_id(&self) -> StoreResult<String> {
+        use entities::deployment;
+        let _gate = self.write_gate.lock().await;
+        let row = deployment::ActiveModel {
+            key: Set("this".into()),
+            id: Set(crate::auth::random_secret(12)),
+            created_at: Set(now_ms()),
+        };
+        // Whoever inserts first wins; everyone then reads the same row.
+        deployment::Entity::insert(row)
+            .on_conflict(OnConflict::column(deployment::Column::Key).do_nothing().to_owned())
+            .exec_without_returning(&self.db)
+            .await?;
+        let found = deployment::Entity::find_by_id("this".to_string()).one(&self.db).await?;
+        Ok(found.ok_or(StoreError::NotFound("deployment"))?.id)
+    }
+
     /// Cheap round trip for readiness checks.
     pub async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await?;

@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 use crate::common::{assets, digits_project, raw, truth, Server};
 use lightbulb::auth::tokens::{AccessClaims, SigningKeys};
 
-const KEY: &str = "k1:0123456789abcdef0123456789abcdef-test";
+pub const KEY: &str = "k1:0123456789abcdef0123456789abcdef-test";
 
-fn call(server: &Server, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+pub fn call(server: &Server, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
     let bearer = token.map(|t| format!("Bearer {t}"));
     let mut headers: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
     if let Some(b) = &bearer {
@@ -19,14 +19,14 @@ fn call(server: &Server, method: &str, path: &str, token: Option<&str>, body: Op
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-fn sign_up(server: &Server, org: &str, name: &str) -> Value {
+pub fn sign_up(server: &Server, org: &str, name: &str) -> Value {
     let body = json!({ "organisation": org, "email": format!("{name}@{org}.test"), "name": name, "password": "a long enough password" });
     let (status, tokens) = call(server, "POST", "/api/v1/auth/signup", None, Some(&body));
     assert_eq!(status, 200, "{tokens}");
     tokens
 }
 
-fn token(v: &Value) -> &str {
+pub fn token(v: &Value) -> &str {
     v["access_token"].as_str().unwrap()
 }
 

@@ -1,13 +1,9 @@
 //! The labelling loop over HTTP and WebSocket, end to end.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::common::{digits_project, label_truthfully, Server};
+use crate::common::{digits_project, label_truthfully, read_frame, ws_connect, Server};
 
 #[test]
 fn the_whole_loop_labels_trains_confirms_scores_and_exports() {
@@ -157,47 +153,12 @@ fn batches_are_confirmed_with_corrections_in_one_call() {
 }
 
 /// Reads one WebSocket text frame (server frames are unmasked).
-fn read_frame(s: &mut TcpStream) -> String {
-    let mut head = [0u8; 2];
-    s.read_exact(&mut head).unwrap();
-    let mut len = (head[1] & 0x7f) as usize;
-    if len == 126 {
-        let mut b = [0u8; 2];
-        s.read_exact(&mut b).unwrap();
-        len = u16::from_be_bytes(b) as usize;
-    } else if len == 127 {
-        let mut b = [0u8; 8];
-        s.read_exact(&mut b).unwrap();
-        len = u64::from_be_bytes(b) as usize;
-    }
-    let mut payload = vec![0u8; len];
-    s.read_exact(&mut payload).unwrap();
-    if head[0] & 0x0f != 1 {
-        return read_frame(s);
-    }
-    String::from_utf8(payload).unwrap()
-}
-
 #[test]
 fn events_stream_stats_and_training_over_websocket() {
     let dir = tempfile::tempdir().unwrap();
     let config = digits_project(dir.path(), 120, "");
     let server = Server::start(&config, &[]);
-    let mut ws = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    ws.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        ws,
-        "GET /api/v1/projects/digits/events HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        ws.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    let mut ws = ws_connect(server.port, "/api/v1/projects/digits/events");
     let first: Value = serde_json::from_str(&read_frame(&mut ws)).unwrap();
     assert_eq!(first["type"], "stats");
     label_truthfully(&server, "alice", 30);

@@ -208,3 +208,45 @@ pub fn label_truthfully(server: &Server, user: &str, n: usize) -> Vec<i64> {
     }
     ids
 }
+
+/// Opens a WebSocket on `path` (the handshake checked: 101), reads with a 60 s timeout.
+pub fn ws_connect(port: u16, path: &str) -> TcpStream {
+    let mut ws = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        ws,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        ws.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    ws
+}
+
+/// The next text frame (server frames are unmasked; control frames are skipped).
+pub fn read_frame(s: &mut TcpStream) -> String {
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).unwrap();
+    let mut len = (head[1] & 0x7f) as usize;
+    if len == 126 {
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).unwrap();
+        len = u16::from_be_bytes(b) as usize;
+    } else if len == 127 {
+        let mut b = [0u8; 8];
+        s.read_exact(&mut b).unwrap();
+        len = u64::from_be_bytes(b) as usize;
+    }
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    if head[0] & 0x0f != 1 {
+        return read_frame(s);
+    }
+    String::from_utf8(payload).unwrap()
+}

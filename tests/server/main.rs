@@ -9,4 +9,5 @@ mod api;
 mod bad_input;
 mod common;
 mod durability;
+mod redis;
 mod store;
