@@ -158,6 +158,11 @@ struct Server {
 
 impl Server {
     fn start(config: &Path, db: &Path, score_batch: usize, assets: &Path) -> Result<Server> {
+        Self::start_with(config, db, score_batch, assets, &[])
+    }
+
+    /// [`Server::start`] with more command-line arguments (accounts, rate limits).
+    fn start_with(config: &Path, db: &Path, score_batch: usize, assets: &Path, extra: &[&str]) -> Result<Server> {
         // The port is free now; a race with another process for it is unlikely on loopback.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = config.with_file_name(format!("server-{port}.log"));
@@ -176,6 +181,7 @@ impl Server {
             .arg(score_batch.to_string())
             .arg("--assets")
             .arg(assets)
+            .args(extra)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -251,6 +257,204 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
+}
+
+// ---- 4. Hosted mode: accounts, API keys -------------------------------------------------------
+
+const KEY_CLIENTS: usize = 32;
+const ACCOUNT_LABELLERS: usize = 50;
+const SIGNING_KEY: &str = "bench:0123456789abcdef0123456789abcdef0123";
+
+async fn with_bearer(req: reqwest::RequestBuilder, token: &str, body: Option<&Value>) -> Result<Value> {
+    let mut req = req.header("authorization", format!("Bearer {token}"));
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(serde_json::to_vec(b)?);
+    }
+    call(req).await
+}
+
+/// Signs up the owner of the server's organisation `bench`; returns the access token.
+async fn owner_token(client: &reqwest::Client, base: &str) -> Result<String> {
+    let body = json!({ "organisation": "bench", "email": "owner@bench.test", "name": "owner", "password": "bench owner password" });
+    let req = client.post(format!("{base}/api/v1/auth/signup")).header("content-type", "application/json");
+    let v = call(req.body(serde_json::to_vec(&body)?)).await?;
+    Ok(v["access_token"].as_str().unwrap_or_default().to_string())
+}
+
+struct LoadReport {
+    name: String,
+    clients: usize,
+    lat: Latencies,
+    wall: Duration,
+    errors: usize,
+    first_error: Option<String>,
+    note: String,
+}
+
+/// `/score` with an API key from 32 concurrent clients (one review per request).
+async fn keyed_scoring(
+    client: &reqwest::Client,
+    setup: &SmallProject<'_>,
+    texts: &[String],
+    seconds: f64,
+) -> Result<LoadReport> {
+    let extra = ["--jwt-key", SIGNING_KEY, "--org", "bench", "--api-key-rate", "1000000"];
+    let mut server = Server::start_with(setup.config, setup.db, 32, setup.assets, &extra)?;
+    server.ready(client).await?;
+    let owner = owner_token(client, &server.base).await?;
+    let project = format!("{}/api/v1/projects/{}", server.base, setup.pid);
+    let key = with_bearer(
+        client.post(format!("{project}/api-keys")),
+        &owner,
+        Some(&json!({ "name": "bench", "scopes": ["score"] })),
+    )
+    .await?;
+    let key = key["key"].as_str().unwrap_or_default().to_string();
+    let url = format!("{project}/score");
+    let waited = Instant::now();
+    while with_bearer(client.post(&url), &key, Some(&json!({ "texts": [texts[0]] }))).await.is_err() {
+        if waited.elapsed() > PATIENCE {
+            bail!("/score with a key still failing after {PATIENCE:?}:\n{}", server.log_tail());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let clients = (0..KEY_CLIENTS).map(|c| score_client(client, &url, texts, c * 97, deadline, Some(&key)));
+    let results = join_all(clients).await;
+    let wall = start.elapsed();
+    let (all, errors, first_error) = merge_runs(results);
+    Ok(LoadReport {
+        name: format!("`/score` with an API key, {KEY_CLIENTS} clients"),
+        clients: KEY_CLIENTS,
+        lat: Latencies::new(all),
+        wall,
+        errors,
+        first_error,
+        note: "dynamic batching on (32)".into(),
+    })
+}
+
+/// 50 labellers, each with their own account, label one project flat out; every item leased
+/// is recorded, and no item may have been handed to two of them.
+async fn fifty_labellers(
+    client: &reqwest::Client,
+    config: &Path,
+    db: &Path,
+    no_assets: &Path,
+    pid: &str,
+    truth: &HashMap<String, String>,
+    seconds: f64,
+) -> Result<LoadReport> {
+    let extra = ["--jwt-key", SIGNING_KEY, "--org", "bench"];
+    let mut server = Server::start_with(config, db, 32, no_assets, &extra)?;
+    server.ready(client).await?;
+    let owner = owner_token(client, &server.base).await?;
+    let mut tokens = Vec::with_capacity(ACCOUNT_LABELLERS);
+    for k in 0..ACCOUNT_LABELLERS {
+        let member = json!({ "email": format!("l{k}@bench.test"), "name": format!("labeller-{k}"), "password": "bench labeller password", "role": "labeller" });
+        with_bearer(client.post(format!("{}/api/v1/members", server.base)), &owner, Some(&member)).await?;
+        let login = json!({ "email": format!("l{k}@bench.test"), "password": "bench labeller password" });
+        let req = client.post(format!("{}/api/v1/auth/login", server.base)).header("content-type", "application/json");
+        let v = call(req.body(serde_json::to_vec(&login)?)).await?;
+        tokens.push(v["access_token"].as_str().unwrap_or_default().to_string());
+    }
+    let project = format!("{}/api/v1/projects/{pid}", server.base);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let runs = tokens.iter().map(|token| {
+        let project = &project;
+        async move {
+            let next = || async {
+                let v = with_bearer(client.get(format!("{project}/next?count=1")), token, None).await?;
+                Ok::<_, anyhow::Error>(v["items"].get(0).map(|it| {
+                    (it["id"].as_i64().unwrap_or_default(), it["path"].as_str().unwrap_or_default().to_string())
+                }))
+            };
+            let (mut lat, mut leased, mut errors, mut first_error) = (Vec::new(), Vec::new(), 0usize, None);
+            let mut item: Option<(i64, String)> = None;
+            // When the last label was sent: the pair is timed up to the next item's arrival.
+            let mut sent: Option<Instant> = None;
+            while Instant::now() < deadline {
+                let Some((id, path)) = item.take() else {
+                    match next().await {
+                        Ok(Some(it)) => {
+                            if let Some(t) = sent.take() {
+                                lat.push(t.elapsed());
+                            }
+                            leased.push(it.0);
+                            item = Some(it);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            errors += 1;
+                            first_error.get_or_insert_with(|| format!("{e:#}"));
+                        }
+                    }
+                    continue;
+                };
+                let label = truth.get(&path).map_or(CLASSES[0], String::as_str);
+                let started = Instant::now();
+                let body = json!({ "item_id": id, "label": label, "time_taken_ms": 1 });
+                match with_bearer(client.post(format!("{project}/labels")), token, Some(&body)).await {
+                    Ok(_) => sent = Some(started),
+                    Err(e) => {
+                        errors += 1;
+                        first_error.get_or_insert_with(|| format!("{e:#}"));
+                    }
+                }
+            }
+            (lat, leased, errors, first_error)
+        }
+    });
+    let results = join_all(runs).await;
+    let wall = start.elapsed();
+    let mut holder: HashMap<i64, usize> = HashMap::new();
+    let (mut all, mut errors, mut first_error, mut duplicates, mut leased_total) = (Vec::new(), 0, None, 0, 0);
+    for (k, (lat, leased, e, first)) in results.into_iter().enumerate() {
+        all.extend(lat);
+        errors += e;
+        first_error = first_error.or(first);
+        leased_total += leased.len();
+        for id in leased {
+            if holder.insert(id, k).is_some_and(|other| other != k) {
+                duplicates += 1;
+            }
+        }
+    }
+    Ok(LoadReport {
+        name: format!("label + next, {ACCOUNT_LABELLERS} labellers with accounts"),
+        clients: ACCOUNT_LABELLERS,
+        lat: Latencies::new(all),
+        wall,
+        errors,
+        first_error,
+        note: format!("{leased_total} leases, {duplicates} items leased to two labellers"),
+    })
+}
+
+fn load_table(out: &mut String, rows: &[LoadReport]) -> std::fmt::Result {
+    writeln!(out, "| run | clients | requests | req/s | p50 ms | p99 ms | max ms | errors | notes |")?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---|")?;
+    for r in rows {
+        writeln!(
+            out,
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            r.name,
+            r.clients,
+            r.lat.0.len(),
+            r.lat.0.len() as f64 / r.wall.as_secs_f64(),
+            r.lat.ms(50.0),
+            r.lat.ms(99.0),
+            r.lat.ms(100.0),
+            r.errors,
+            r.note
+        )?;
+    }
+    for r in rows.iter().filter(|r| r.first_error.is_some()) {
+        writeln!(out, "\n{}: first error: {}", r.name, r.first_error.as_deref().unwrap_or_default())?;
+    }
+    Ok(())
 }
 
 // ---- HTTP -----------------------------------------------------------------------------------
@@ -515,12 +719,14 @@ async fn label_run(
 }
 
 /// One scoring client: a single review per request, back to back until the deadline.
+/// One scoring client until the deadline: one review per request, with an API key when given.
 async fn score_client(
     client: &reqwest::Client,
     url: &str,
     texts: &[String],
     first: usize,
     deadline: Instant,
+    key: Option<&str>,
 ) -> (Vec<Duration>, usize, Option<String>) {
     let (mut lat, mut errors, mut first_error) = (Vec::new(), 0, None);
     let mut k = first;
@@ -528,7 +734,11 @@ async fn score_client(
         let body = json!({ "texts": [texts[k % texts.len()]] });
         k += 1;
         let started = Instant::now();
-        match post(client, url, None, &body).await {
+        let sent = match key {
+            Some(key) => with_bearer(client.post(url), key, Some(&body)).await,
+            None => post(client, url, None, &body).await,
+        };
+        match sent {
             Ok(_) => lat.push(started.elapsed()),
             Err(e) => {
                 errors += 1;
@@ -537,6 +747,17 @@ async fn score_client(
         }
     }
     (lat, errors, first_error)
+}
+
+/// All clients' latencies, their error count and the first error.
+fn merge_runs(results: Vec<(Vec<Duration>, usize, Option<String>)>) -> (Vec<Duration>, usize, Option<String>) {
+    let (mut all, mut errors, mut first_error) = (Vec::new(), 0, None);
+    for (lat, e, first) in results {
+        all.extend(lat);
+        errors += e;
+        first_error = first_error.or(first);
+    }
+    (all, errors, first_error)
 }
 
 struct ScoreReport {
@@ -569,9 +790,7 @@ async fn score_run(
     server.ready(client).await?;
     let project = format!("{}/api/v1/projects/{}", server.base, setup.pid);
     let url = format!("{project}/score");
-    // Stats report the model version restored from the database at once, but the scorer has
-    // no head until the start-up retraining finishes (the saved model is not loaded): wait for
-    // a score to succeed. This also keeps the scorer's encoder loading out of the timing.
+    // Wait for a score to succeed: this keeps the scorer's encoder loading out of the timing.
     let waited = Instant::now();
     while post(client, &url, None, &json!({ "texts": [texts[0]] })).await.is_err() {
         if waited.elapsed() > PATIENCE {
@@ -585,15 +804,10 @@ async fn score_run(
     }
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
-    let clients = (0..SCORE_CLIENTS).map(|c| score_client(client, &url, texts, c * 97, deadline));
+    let clients = (0..SCORE_CLIENTS).map(|c| score_client(client, &url, texts, c * 97, deadline, None));
     let results = join_all(clients).await;
     let wall = start.elapsed();
-    let (mut all, mut errors, mut first_error) = (Vec::new(), 0, None);
-    for (lat, e, first) in results {
-        all.extend(lat);
-        errors += e;
-        first_error = first_error.or(first);
-    }
+    let (all, errors, first_error) = merge_runs(results);
     Ok(ScoreReport {
         batch,
         lat: Latencies::new(all),
@@ -892,6 +1106,16 @@ async fn run(big: usize, small: usize, seconds: f64) -> Result<String> {
         scoring.push(score_run(&client, &setup, batch, &texts, seconds).await?);
     }
 
+    // 4. Hosted mode: the same model scored with an API key by 32 clients, and 50 labellers
+    // with their own accounts on the big rows (trainer idle: its own database, no encoder).
+    eprintln!("hosted: scoring with an API key, {KEY_CLIENTS} clients, {seconds} s");
+    let mut hosted = vec![keyed_scoring(&client, &setup, &texts, seconds).await?];
+    eprintln!("hosted: {ACCOUNT_LABELLERS} labellers, {seconds} s");
+    let hosted_db = dir.join("hosted.sqlite");
+    hosted.push(
+        fifty_labellers(&client, &rows_cfg, &hosted_db, &dir.join("no-assets"), "rows", &big_truth, seconds).await?,
+    );
+
     let mut out = String::new();
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     writeln!(out, "# Server benchmark (`cargo bench --bench server`)\n")?;
@@ -935,5 +1159,16 @@ async fn run(big: usize, small: usize, seconds: f64) -> Result<String> {
          deterministic fit). Latency is per request, client side.\n"
     )?;
     score_table(&mut out, &scoring)?;
+    writeln!(out, "\n## 4. Hosted mode: accounts on (`--jwt-key`)\n")?;
+    writeln!(
+        out,
+        "Scoring: the small project's model (run (b)'s labels), `Authorization: Bearer lb_...` on \
+         every request (key lookup, digest check, rate limit in process, last-use update), one \
+         review per request. Labelling: {ACCOUNT_LABELLERS} members with the labeller role, each \
+         signed in with its own access token (session and role checked on every request), \
+         labelling the {big_n}-row project flat out; every item leased is recorded and checked \
+         against the other labellers' leases.\n"
+    )?;
+    load_table(&mut out, &hosted)?;
     Ok(out)
 }

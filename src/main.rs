@@ -38,49 +38,73 @@ enum Command {
     },
 }
 
-#[derive(Args)]
+/// `serve`'s flags. Every one is optional: what is not given comes from the environment
+/// (`LIGHTBULB__…`), the `--settings` file or the defaults (server::settings). Names in the
+/// file and the environment are the serde names below.
+#[derive(Args, serde::Serialize)]
 struct ServeArgs {
+    /// YAML settings file (any of the keys below, by their long names with `_`).
+    #[arg(long)]
+    #[serde(skip)]
+    settings: Option<PathBuf>,
     /// Task config (YAML); repeat for several projects. The first is the embedded project of
     /// `POST /score`.
-    #[arg(long, required = true)]
+    #[arg(long)]
+    #[serde(rename = "configs", skip_serializing_if = "Vec::is_empty")]
     config: Vec<PathBuf>,
-    /// Address to listen on. Embedded mode has no accounts, so it must be loopback.
-    #[arg(long, default_value = "127.0.0.1:5000", env = "LIGHTBULB_BIND")]
-    bind: std::net::SocketAddr,
+    /// Address to listen on [default: 127.0.0.1:5000]. Without accounts it must be loopback.
+    #[arg(long, env = "LIGHTBULB_BIND")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bind: Option<std::net::SocketAddr>,
     /// `sqlite://FILE` or `postgres://...` (default: SQLite in the first project's output dir).
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     database_url: Option<String>,
     /// Let `/score` fetch image URLs on private and loopback addresses.
     #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     allow_private_urls: bool,
-    /// Items encoded together at most when scoring (1 disables dynamic batching).
-    #[arg(long, default_value_t = 32)]
-    score_batch: usize,
-    /// HTTP worker threads.
-    #[arg(long, default_value_t = 2)]
-    workers: usize,
+    /// Items encoded together at most when scoring (1 disables dynamic batching) [default: 32].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score_batch: Option<usize>,
+    /// HTTP worker threads [default: 2].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workers: Option<usize>,
     /// Access-token signing key `KID:SECRET` (secret >= 32 bytes); repeat to keep old keys
     /// valid while rotating. Giving one turns accounts on (sign-in on every API route).
     #[arg(long = "jwt-key", env = "LIGHTBULB_JWT_KEYS", value_delimiter = ',', hide_env_values = true)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     jwt_keys: Vec<String>,
     /// Id of the key that signs new tokens (default: the last --jwt-key).
     #[arg(long, env = "LIGHTBULB_JWT_ACTIVE_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     jwt_active_key: Option<String>,
-    /// Access token lifetime, seconds.
-    #[arg(long, default_value_t = 900)]
-    access_ttl: i64,
-    /// Refresh token (session) lifetime, seconds.
-    #[arg(long, default_value_t = 30 * 24 * 3600)]
-    refresh_ttl: i64,
-    /// Organisation (id) that owns the --config projects.
-    #[arg(long, default_value = "local")]
-    org: String,
-    /// Redis (`redis://host:6379/0`): API-key rate limits shared by every server process.
+    /// Access token lifetime, seconds [default: 900].
+    #[arg(long)]
+    #[serde(rename = "access_ttl_s", skip_serializing_if = "Option::is_none")]
+    access_ttl: Option<i64>,
+    /// Refresh token (session) lifetime, seconds [default: 2592000].
+    #[arg(long)]
+    #[serde(rename = "refresh_ttl_s", skip_serializing_if = "Option::is_none")]
+    refresh_ttl: Option<i64>,
+    /// Organisation (id) that owns the --config projects [default: local].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org: Option<String>,
+    /// Redis (`redis://host:6379/0`): API-key rate limits and events shared by every server
+    /// process.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     redis_url: Option<String>,
-    /// Requests per minute allowed to one API key (429 with Retry-After beyond).
-    #[arg(long, default_value_t = 600)]
-    api_key_rate: u32,
+    /// Requests per minute allowed to one API key (429 with Retry-After beyond) [default: 600].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key_rate: Option<u32>,
+    #[arg(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assets: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -122,7 +146,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let assets = cli.assets.clone().unwrap_or_else(lightbulb::assets::default_dir);
-    match run(cli.command, &assets) {
+    match run(cli.command, cli.assets.is_some(), &assets) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -135,25 +159,17 @@ fn load(path: &std::path::Path) -> anyhow::Result<TaskConfig> {
     Ok(load_task(path)?)
 }
 
-fn run(command: Command, assets: &std::path::Path) -> anyhow::Result<()> {
+/// `assets_given`: whether `--assets`/`LIGHTBULB_ASSETS` was set (it then overrides the
+/// server's settings file).
+fn run(command: Command, assets_given: bool, assets: &std::path::Path) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => {
-            let options = lightbulb::server::ServeOptions {
-                configs: args.config,
-                bind: args.bind,
-                database_url: args.database_url,
-                assets: assets.to_path_buf(),
-                allow_private_urls: args.allow_private_urls,
-                score_batch: args.score_batch,
-                workers: args.workers,
-                jwt_keys: args.jwt_keys,
-                jwt_active_key: args.jwt_active_key,
-                access_ttl_s: args.access_ttl,
-                refresh_ttl_s: args.refresh_ttl,
-                org: args.org,
-                redis_url: args.redis_url,
-                api_key_rate: args.api_key_rate,
-            };
+        Command::Serve(mut args) => {
+            args.assets = assets_given.then(|| assets.to_path_buf());
+            let options = lightbulb::server::settings::layered(args.settings.as_deref(), &args)?;
+            if options.configs.is_empty() {
+                anyhow::bail!("no project: give --config FILE (or `configs` in the settings)");
+            }
+            tracing::debug!(?options, "settings");
             actix_web::rt::System::new().block_on(lightbulb::server::serve(options))
         }
         Command::Check { config } => {

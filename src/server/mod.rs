@@ -12,6 +12,7 @@ mod metrics_mw;
 pub mod relay;
 mod routes;
 mod scoring;
+pub mod settings;
 mod ws;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,7 +33,8 @@ use fetch::FetchPolicy;
 /// Largest JSON body accepted (labels, scoring with base64 images).
 pub const JSON_LIMIT: usize = 16 * 1024 * 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServeOptions {
     pub configs: Vec<PathBuf>,
     pub bind: SocketAddr,
@@ -114,6 +116,50 @@ pub fn slug_of(path: &std::path::Path) -> String {
         "project".into()
     } else {
         slug
+    }
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            configs: Vec::new(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            database_url: None,
+            assets: crate::assets::default_dir(),
+            allow_private_urls: false,
+            score_batch: 32,
+            workers: 2,
+            jwt_keys: Vec::new(),
+            jwt_active_key: None,
+            access_ttl_s: 900,
+            refresh_ttl_s: 30 * 24 * 3600,
+            org: "local".into(),
+            redis_url: None,
+            api_key_rate: 600,
+        }
+    }
+}
+
+/// Secrets stay out: signing keys show their ids, URLs lose their passwords.
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<&str> = self.jwt_keys.iter().map(|k| k.split(':').next().unwrap_or_default()).collect();
+        f.debug_struct("ServeOptions")
+            .field("configs", &self.configs)
+            .field("bind", &self.bind)
+            .field("database_url", &self.database_url.as_deref().map(redact))
+            .field("assets", &self.assets)
+            .field("allow_private_urls", &self.allow_private_urls)
+            .field("score_batch", &self.score_batch)
+            .field("workers", &self.workers)
+            .field("jwt_keys", &kids)
+            .field("jwt_active_key", &self.jwt_active_key)
+            .field("access_ttl_s", &self.access_ttl_s)
+            .field("refresh_ttl_s", &self.refresh_ttl_s)
+            .field("org", &self.org)
+            .field("redis_url", &self.redis_url.as_deref().map(redact))
+            .field("api_key_rate", &self.api_key_rate)
+            .finish()
     }
 }
 
