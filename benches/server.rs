@@ -273,9 +273,11 @@ async fn with_bearer(req: reqwest::RequestBuilder, token: &str, body: Option<&Va
     call(req).await
 }
 
-/// Signs up the owner of the server's organisation `bench`; returns the access token.
+/// Signs up the first owner of the organisation that owns the configured projects (`local`,
+/// the default `--org`, under which the earlier runs stored the labels); returns the access
+/// token.
 async fn owner_token(client: &reqwest::Client, base: &str) -> Result<String> {
-    let body = json!({ "organisation": "bench", "email": "owner@bench.test", "name": "owner", "password": "bench owner password" });
+    let body = json!({ "organisation": "local", "email": "owner@bench.test", "name": "owner", "password": "bench owner password" });
     let req = client.post(format!("{base}/api/v1/auth/signup")).header("content-type", "application/json");
     let v = call(req.body(serde_json::to_vec(&body)?)).await?;
     Ok(v["access_token"].as_str().unwrap_or_default().to_string())
@@ -298,7 +300,7 @@ async fn keyed_scoring(
     texts: &[String],
     seconds: f64,
 ) -> Result<LoadReport> {
-    let extra = ["--jwt-key", SIGNING_KEY, "--org", "bench", "--api-key-rate", "1000000"];
+    let extra = ["--jwt-key", SIGNING_KEY, "--api-key-rate", "1000000"];
     let mut server = Server::start_with(setup.config, setup.db, 32, setup.assets, &extra)?;
     server.ready(client).await?;
     let owner = owner_token(client, &server.base).await?;
@@ -346,7 +348,7 @@ async fn fifty_labellers(
     truth: &HashMap<String, String>,
     seconds: f64,
 ) -> Result<LoadReport> {
-    let extra = ["--jwt-key", SIGNING_KEY, "--org", "bench"];
+    let extra = ["--jwt-key", SIGNING_KEY];
     let mut server = Server::start_with(config, db, 32, no_assets, &extra)?;
     server.ready(client).await?;
     let owner = owner_token(client, &server.base).await?;

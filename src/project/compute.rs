@@ -75,8 +75,8 @@ pub struct Trained {
 
 pub struct TrainOutcome {
     pub head: Option<Arc<Head>>,
-    /// `[items x classes]` by item index (uniform for items without an embedding).
-    pub predictions: Option<Vec<f32>>,
+    /// By item index (uniform for items without an embedding), ranked per class.
+    pub predictions: Option<super::state::Predictions>,
     /// Item indices, most useful first.
     pub queue: Vec<usize>,
     pub seconds: f64,
@@ -287,6 +287,7 @@ fn train_once(
     let picked = strategy::select(setup.strategy, &view, QUEUE_DEPTH, rng);
     let index_of_row: std::collections::HashMap<usize, usize> = job.pool.iter().map(|&(i, r)| (r, i)).collect();
     let queue = picked.iter().filter_map(|r| index_of_row.get(r).copied()).collect();
+    let predictions = predictions.map(|p| super::state::Predictions::new(p, num_classes));
     Ok(TrainOutcome { head, predictions, queue, seconds: started.elapsed().as_secs_f64() })
 }
 

@@ -106,6 +106,26 @@ pub struct PendingBatch {
     pub expires: Millis,
 }
 
+/// A model's outputs for every item, as the trainer thread prepares them (sorting the pool by
+/// confidence there keeps it off the actor, which answers labellers meanwhile).
+pub struct Predictions {
+    /// `[items x classes]` by item index.
+    pub probs: Vec<f32>,
+    /// Every item grouped by its predicted class, most confident first.
+    pub ranked_by_class: Vec<Vec<(usize, f32)>>,
+}
+
+impl Predictions {
+    pub fn new(probs: Vec<f32>, num_classes: usize) -> Predictions {
+        let all: Vec<usize> = (0..probs.len() / num_classes.max(1)).collect();
+        let mut ranked = vec![Vec::new(); num_classes];
+        for batch in crate::ml::autolabel::propose(&probs, &all, num_classes, f64::NEG_INFINITY, 0) {
+            ranked[batch.class] = batch.items;
+        }
+        Predictions { probs, ranked_by_class: ranked }
+    }
+}
+
 pub struct ProjectState {
     pub classes: Vec<String>,
     items: Vec<Item>,
@@ -398,16 +418,10 @@ impl ProjectState {
 
     /// Installs a new model's outputs: predictions for every item (by index) and the ranked
     /// queue of the unlabelled ones.
-    pub fn install_model(&mut self, predictions: Vec<f32>, queue: Vec<usize>) {
-        debug_assert_eq!(predictions.len(), self.items.len() * self.classes.len());
-        let c = self.classes.len();
-        let all: Vec<usize> = (0..self.items.len()).collect();
-        let mut ranked = vec![Vec::new(); c];
-        for batch in crate::ml::autolabel::propose(&predictions, &all, c, f64::NEG_INFINITY, 0) {
-            ranked[batch.class] = batch.items;
-        }
-        self.ranked_by_class = ranked;
-        self.predictions = Some(predictions);
+    pub fn install_model(&mut self, model: Predictions, queue: Vec<usize>) {
+        debug_assert_eq!(model.probs.len(), self.items.len() * self.classes.len());
+        self.ranked_by_class = model.ranked_by_class;
+        self.predictions = Some(model.probs);
         self.queue = queue.into();
     }
 
@@ -578,7 +592,7 @@ mod tests {
     fn batches_hold_confident_items_away_from_the_queue() {
         let mut s = state(4, 0.0);
         // Items 0 and 1 confidently "b"; 2 and 3 unsure.
-        s.install_model(vec![0.01, 0.99, 0.02, 0.98, 0.5, 0.5, 0.6, 0.4], vec![2, 3, 0, 1]);
+        s.install_model(Predictions::new(vec![0.01, 0.99, 0.02, 0.98, 0.5, 0.5, 0.6, 0.4], 2), vec![2, 3, 0, 1]);
         let batch = s.take_batch(1, 0.97, 10, 0).unwrap();
         assert_eq!(batch.class, 1);
         assert_eq!(batch.items.iter().map(|x| x.0).collect::<Vec<_>>(), vec![0, 1]);
