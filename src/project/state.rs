@@ -141,11 +141,9 @@ pub struct ProjectState {
     skipped_set: HashSet<usize>,
     /// Per user, their labels newest last (for undo): (label id, item index).
     history: HashMap<i64, Vec<(i64, usize)>>,
-    /// Calibrated probabilities of the latest model, `[items x classes]`, by item index.
-    predictions: Option<Vec<f32>>,
-    /// Every item grouped by its predicted class, most confident first: computed once per
-    /// model so that the auto-label counts in each stats event do not re-sort the pool.
-    ranked_by_class: Vec<Vec<(usize, f32)>>,
+    /// The latest model's calibrated probabilities, with the pool ranked per class (computed
+    /// once per model, so the auto-label counts in each stats event do not re-sort the pool).
+    model: Option<Predictions>,
     batches: HashMap<String, PendingBatch>,
     /// Items in a batch someone is reviewing (not handed out one by one meanwhile).
     in_batch: HashSet<usize>,
@@ -175,8 +173,7 @@ impl ProjectState {
             skipped: VecDeque::new(),
             skipped_set: HashSet::new(),
             history: HashMap::new(),
-            predictions: None,
-            ranked_by_class: Vec::new(),
+            model: None,
             batches: HashMap::new(),
             in_batch: HashSet::new(),
             test_fraction: test_fraction.clamp(0.0, 0.9),
@@ -420,8 +417,7 @@ impl ProjectState {
     /// queue of the unlabelled ones.
     pub fn install_model(&mut self, model: Predictions, queue: Vec<usize>) {
         debug_assert_eq!(model.probs.len(), self.items.len() * self.classes.len());
-        self.ranked_by_class = model.ranked_by_class;
-        self.predictions = Some(model.probs);
+        self.model = Some(model);
         self.queue = queue.into();
     }
 
@@ -431,18 +427,20 @@ impl ProjectState {
     }
 
     pub fn has_model(&self) -> bool {
-        self.predictions.is_some()
+        self.model.is_some()
     }
 
     /// The latest model's probabilities for an item.
     pub fn prediction(&self, index: usize) -> Option<&[f32]> {
         let c = self.classes.len();
-        self.predictions.as_ref().map(|p| &p[index * c..(index + 1) * c])
+        self.model.as_ref().map(|m| &m.probs[index * c..(index + 1) * c])
     }
 
     /// Unlabelled items whose top probability is at least `threshold`, grouped by class.
     pub fn confident(&self, threshold: f64) -> Vec<(usize, Vec<(usize, f32)>)> {
-        self.ranked_by_class
+        let Some(model) = &self.model else { return Vec::new() };
+        model
+            .ranked_by_class
             .iter()
             .enumerate()
             .map(|(class, ranked)| {

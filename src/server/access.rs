@@ -18,6 +18,9 @@ use crate::auth::tokens::{SigningKeys, TokenError};
 use crate::project::ProjectHandle;
 use crate::store::OrgScope;
 
+/// How precisely an API key's last use is recorded.
+const LAST_USE_RESOLUTION_MS: i64 = 60_000;
+
 /// Accounts configuration (present: sign-in required on every API route).
 pub struct AuthConfig {
     pub keys: SigningKeys,
@@ -100,8 +103,12 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
             .filter(|k| crate::auth::same(&k.key_hash, &crate::auth::digest(presented.whole)))
             .ok_or_else(|| ApiError::Unauthenticated("the API key is unknown or revoked".into()))?;
         state.limiter.hit(&key.prefix, state.api_key_rate, &state.metrics).await.map_err(ApiError::RateLimited)?;
-        if let Err(e) = state.store.touch_api_key(key.id).await {
-            tracing::warn!(error = %e, "recording an API key's use failed");
+        // Last use to the minute: a scoring client does not turn every request into a write.
+        let stale = key.last_used_at.is_none_or(|t| crate::store::now_ms() - t >= LAST_USE_RESOLUTION_MS);
+        if stale {
+            if let Err(e) = state.store.touch_api_key(key.id).await {
+                tracing::warn!(error = %e, "recording an API key's use failed");
+            }
         }
         let scopes = key.scopes.split(',').filter_map(Scope::parse).collect();
         return Ok(Caller {

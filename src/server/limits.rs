@@ -22,12 +22,6 @@ impl RateLimiter {
         RateLimiter::Local(Mutex::new(HashMap::new()))
     }
 
-    /// Connects to `url` (`redis://host:port/db`).
-    pub async fn redis(url: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
-        Ok(RateLimiter::Redis(redis::aio::ConnectionManager::new(client).await?))
-    }
-
     /// Counts one request of the key `id` (its public prefix); `Err(seconds)` when it is over
     /// `per_minute` in the current window.
     pub async fn hit(&self, id: &str, per_minute: u32, metrics: &Metrics) -> Result<(), u64> {

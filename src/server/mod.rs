@@ -76,10 +76,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn project(&self, slug: &str) -> Result<&ProjectHandle, ApiError> {
-        self.projects.get(slug).ok_or_else(|| ApiError::NotFound(format!("project `{slug}` not found")))
-    }
-
     /// The user id of a labeller name (created on first sight in embedded mode).
     pub async fn user_id(&self, name: &str) -> Result<i64, ApiError> {
         if let Some(&id) = self.users.lock().map_err(ApiError::internal)?.get(name) {
@@ -223,21 +219,26 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
     let default_user = loaded[0].1.user.clone();
     store.ensure_member(org, &default_user, "owner").await?;
     let metrics = Arc::new(Metrics::new().context("registering the metrics")?);
-    let limiter = match &options.redis_url {
+    // One Redis client and one multiplexed connection, shared by the rate limiter and the
+    // event publisher (the event subscriber opens its own: pub/sub needs a dedicated one).
+    let redis = match &options.redis_url {
         Some(url) => {
-            limits::RateLimiter::redis(url).await.with_context(|| format!("connecting to Redis at {}", redact(url)))?
-        }
-        None => limits::RateLimiter::local(),
-    };
-    let relay = match &options.redis_url {
-        Some(url) => {
-            let deployment = store.deployment_id().await?;
-            let relay = relay::EventRelay::start(url, &deployment, metrics.clone())
-                .await
-                .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
-            Some(Arc::new(relay))
+            let connect = async {
+                let client = redis::Client::open(url.as_str())?;
+                let conn = redis::aio::ConnectionManager::new(client.clone()).await?;
+                Ok::<_, redis::RedisError>((client, conn))
+            };
+            Some(connect.await.with_context(|| format!("connecting to Redis at {}", redact(url)))?)
         }
         None => None,
+    };
+    let (limiter, relay) = match &redis {
+        Some((_, conn)) => {
+            let deployment = store.deployment_id().await?;
+            let relay = relay::EventRelay::start(conn.clone(), &deployment, metrics.clone());
+            (limits::RateLimiter::Redis(conn.clone()), Some(Arc::new(relay)))
+        }
+        None => (limits::RateLimiter::local(), None),
     };
     let open = OpenOptions {
         assets: options.assets.clone(),
@@ -253,9 +254,9 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         let handle = crate::project::open(&store, org, &slug, config, &yaml, &open).await?;
         projects.insert(slug, handle);
     }
-    if let (Some(relay), Some(url)) = (&relay, &options.redis_url) {
+    if let (Some(relay), Some((client, _))) = (&relay, redis) {
         let events = projects.values().map(|h| (h.cx.scope.project_id, h.cx.events.clone())).collect();
-        relay.subscribe(url, events, metrics.clone())?;
+        relay.subscribe(client, events, metrics.clone());
     }
     Ok(Arc::new(AppState {
         store,

@@ -21,10 +21,8 @@ pub struct EventRelay {
 }
 
 impl EventRelay {
-    /// Starts the publisher task.
-    pub async fn start(url: &str, deployment: &str, metrics: Arc<Metrics>) -> anyhow::Result<EventRelay> {
-        let client = redis::Client::open(url)?;
-        let mut conn = redis::aio::ConnectionManager::new(client).await?;
+    /// Starts the publisher task on `conn`.
+    pub fn start(mut conn: redis::aio::ConnectionManager, deployment: &str, metrics: Arc<Metrics>) -> EventRelay {
         let (tx, mut rx) = mpsc::unbounded_channel::<(String, Arc<str>)>();
         tokio::spawn(async move {
             while let Some((channel, json)) = rx.recv().await {
@@ -36,7 +34,7 @@ impl EventRelay {
                 }
             }
         });
-        Ok(EventRelay { prefix: format!("lightbulb:{deployment}:events:"), tx })
+        EventRelay { prefix: format!("lightbulb:{deployment}:events:"), tx }
     }
 
     /// The relay of one project's events.
@@ -46,8 +44,7 @@ impl EventRelay {
 
     /// Starts the subscriber task: frames on this deployment's channels go to the local
     /// subscribers of the project (`events` by project id).
-    pub fn subscribe(&self, url: &str, events: HashMap<i64, Events>, metrics: Arc<Metrics>) -> anyhow::Result<()> {
-        let client = redis::Client::open(url)?;
+    pub fn subscribe(&self, client: redis::Client, events: HashMap<i64, Events>, metrics: Arc<Metrics>) {
         let prefix = self.prefix.clone();
         tokio::spawn(async move {
             loop {
@@ -78,6 +75,5 @@ impl EventRelay {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
-        Ok(())
     }
 }
