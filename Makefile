@@ -26,6 +26,7 @@ test: setup
 	$(CARGO) build --release
 	$(CARGO) test --release --all-targets
 	bash scripts/browser-test.sh
+	bash scripts/browser-test-hosted.sh
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) fmt --check
 	cd frontend && npm run -s typecheck

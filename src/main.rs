@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the labelling app and API for one or more task configs.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Replay active learning against a truth file and print the learning curve.
     Simulate(SimulateArgs),
     /// Compute and cache the embeddings of a task's dataset.
@@ -102,9 +102,61 @@ struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     api_key_rate: Option<u32>,
+    /// Directory of the projects created through the API (their datasets, or working copies
+    /// of them when S3 holds them) and of the default database without --config
+    /// [default: lightbulb-data].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "S3Flags::is_empty")]
+    s3: S3Flags,
     #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     assets: Option<PathBuf>,
+}
+
+/// S3 for models, embedding caches and uploaded datasets (all optional: local disk without).
+#[derive(Args, serde::Serialize, Default)]
+struct S3Flags {
+    /// S3 bucket; giving one turns S3 on.
+    #[arg(long = "s3-bucket", env = "LIGHTBULB_S3_BUCKET")]
+    #[serde(rename = "bucket", skip_serializing_if = "Option::is_none")]
+    bucket: Option<String>,
+    /// Endpoint of an S3-compatible server (e.g. http://127.0.0.1:8333); default: AWS.
+    #[arg(long = "s3-endpoint", env = "LIGHTBULB_S3_ENDPOINT")]
+    #[serde(rename = "endpoint", skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
+    /// Region [default: us-east-1].
+    #[arg(long = "s3-region", env = "AWS_REGION")]
+    #[serde(rename = "region", skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    #[arg(long = "s3-access-key-id", env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    #[serde(rename = "access_key_id", skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<String>,
+    #[arg(long = "s3-secret-access-key", env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    #[serde(rename = "secret_access_key", skip_serializing_if = "Option::is_none")]
+    secret_access_key: Option<String>,
+    /// Prefix of every object the server writes [default: lightbulb/].
+    #[arg(long = "s3-prefix")]
+    #[serde(rename = "prefix", skip_serializing_if = "Option::is_none")]
+    prefix: Option<String>,
+    /// Create the bucket at start when it does not exist.
+    #[arg(long = "s3-create-bucket")]
+    #[serde(rename = "create_bucket", skip_serializing_if = "std::ops::Not::not")]
+    create_bucket: bool,
+}
+
+impl S3Flags {
+    fn is_empty(&self) -> bool {
+        self.bucket.is_none()
+            && self.endpoint.is_none()
+            && self.region.is_none()
+            && self.access_key_id.is_none()
+            && self.secret_access_key.is_none()
+            && self.prefix.is_none()
+            && !self.create_bucket
+    }
 }
 
 #[derive(Args)]
@@ -166,9 +218,6 @@ fn run(command: Command, assets_given: bool, assets: &std::path::Path) -> anyhow
         Command::Serve(mut args) => {
             args.assets = assets_given.then(|| assets.to_path_buf());
             let options = lightbulb::server::settings::layered(args.settings.as_deref(), &args)?;
-            if options.configs.is_empty() {
-                anyhow::bail!("no project: give --config FILE (or `configs` in the settings)");
-            }
             tracing::debug!(?options, "settings");
             actix_web::rt::System::new().block_on(lightbulb::server::serve(options))
         }

@@ -1,10 +1,11 @@
 import { useEffect, useState } from 'react';
 
-import { api, describeError, type Project } from './api';
+import { api, describeError, type Project, type ServerInfo } from './api';
 import { ErrorMessage } from './components/ErrorMessage';
 import { Bulb } from './components/Bulb';
 import { LiveHeader } from './components/LiveHeader';
-import { Link, navigate, useRoute, viewPath, type Route } from './router';
+import { HostedApp } from './HostedApp';
+import { isEmbeddedView, Link, navigate, useRoute, viewPath, type View } from './router';
 import { useProjectEvents } from './useProjectEvents';
 import { BatchView } from './views/BatchView';
 import { ChartsView } from './views/ChartsView';
@@ -13,7 +14,40 @@ import { ExportView } from './views/ExportView';
 import { LabelView } from './views/LabelView';
 import { ScoreView } from './views/ScoreView';
 
+/** Asks the server whether accounts are on: hosted mode signs in, embedded mode does not. */
 export function App() {
+  const [server, setServer] = useState<ServerInfo | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    api.server().then(setServer, (e: unknown) => setError(describeError(e)));
+  }, []);
+
+  if (error) {
+    return (
+      <main className="page">
+        <h1>Lightbulb</h1>
+        <ErrorMessage error={`Could not reach the server: ${error}`} />
+        <button type="button" onClick={() => window.location.reload()}>
+          Retry
+        </button>
+      </main>
+    );
+  }
+  if (!server) {
+    return (
+      <main className="page">
+        <p className="loading" role="status">
+          Loading…
+        </p>
+      </main>
+    );
+  }
+  return server.accounts ? <HostedApp server={server} /> : <EmbeddedApp />;
+}
+
+/** Embedded mode: the config's projects, no sign-in, a labeller id per tab. */
+function EmbeddedApp() {
   const route = useRoute();
   const [projects, setProjects] = useState<Project[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -50,11 +84,12 @@ export function App() {
   }
   const project = route.pid === null ? undefined : projects.find((p) => p.id === route.pid);
   if (!project) return <ProjectList projects={projects} unknown={route.pid} />;
-  return <ProjectPage key={project.id} projects={projects} project={project} route={route} />;
+  const view = isEmbeddedView(route.view) ? route.view : 'label';
+  return <ProjectPage key={project.id} projects={projects} project={project} view={view} search={route.search} />;
 }
 
-function ProjectPage(props: { projects: Project[]; project: Project; route: Route }) {
-  const { projects, project, route } = props;
+function ProjectPage(props: { projects: Project[]; project: Project; view: View; search: URLSearchParams }) {
+  const { projects, project, view, search } = props;
   const events = useProjectEvents(project.id);
 
   useEffect(() => {
@@ -66,14 +101,14 @@ function ProjectPage(props: { projects: Project[]; project: Project; route: Rout
       <a className="skip-link" href="#main">
         Skip to content
       </a>
-      <LiveHeader projects={projects} project={project} view={route.view} events={events} />
+      <LiveHeader projects={projects} project={project} view={view} events={events} />
       <main id="main" className="page" tabIndex={-1}>
-        {route.view === 'label' && <LabelView project={project} />}
-        {route.view === 'batches' && <BatchView project={project} events={events} />}
-        {route.view === 'charts' && <ChartsView stats={events.stats} />}
-        {route.view === 'items' && <DatasetView project={project} search={route.search} />}
-        {route.view === 'score' && <ScoreView project={project} />}
-        {route.view === 'export' && <ExportView project={project} stats={events.stats} />}
+        {view === 'label' && <LabelView project={project} />}
+        {view === 'batches' && <BatchView project={project} events={events} />}
+        {view === 'charts' && <ChartsView stats={events.stats} />}
+        {view === 'items' && <DatasetView project={project} search={search} />}
+        {view === 'score' && <ScoreView project={project} />}
+        {view === 'export' && <ExportView project={project} stats={events.stats} />}
       </main>
     </>
   );

@@ -18,3 +18,21 @@ export function count(value: number): string {
 export function classHue(index: number): number {
   return Math.round((index * 137.508) % 360);
 }
+
+/** A time the server gave as milliseconds since 1970 (UTC), in the browser's locale. */
+export function dateTime(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+export function bytes(value: number): string {
+  if (value < 1024) return `${value} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = value / 1024;
+  let unit = 0;
+  while (v >= 1024 && unit < units.length - 1) {
+    v /= 1024;
+    unit += 1;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[unit]}`;
+}

@@ -1,7 +1,7 @@
 // The labeller's local queue of leased items. It prefetches so the labeller never waits,
 // sends labels, skips and undos one at a time in order (an undo must follow the label it
 // undoes), and outlives the labelling view so switching views does not strand leases.
-import { api, ApiError, describeError, type Item, type Project } from './api';
+import { api, ApiError, describeError, withToken, type Item, type Project } from './api';
 
 /** Refill when fewer than this many items are left. */
 const LOW_WATER = 3;
@@ -41,6 +41,7 @@ export class LabelQueue {
   /** Held so the preloads are not collected before they finish. */
   readonly preloaded: HTMLImageElement[] = [];
   private retryTimer: number | undefined;
+  private disposed = false;
   private state: QueueState;
 
   constructor(
@@ -66,6 +67,12 @@ export class LabelQueue {
   };
 
   getSnapshot = () => this.state;
+
+  /** Stop asking the server for items (the queue was forgotten). */
+  dispose() {
+    this.disposed = true;
+    window.clearTimeout(this.retryTimer);
+  }
 
   /** Start (or resume) prefetching. */
   start() {
@@ -165,7 +172,7 @@ export class LabelQueue {
   }
 
   private refill(force = false) {
-    if (this.fetching) return;
+    if (this.fetching || this.disposed) return;
     if (this.queue.length >= LOW_WATER) return;
     if (this.serverDone && this.queue.length > 0 && !force) return;
     this.fetching = true;
@@ -228,7 +235,7 @@ export class LabelQueue {
     const images = this.queue.slice(1, 1 + PRELOAD).map((item) => {
       const img = new Image();
       img.decoding = 'async';
-      img.src = item.content_url;
+      img.src = withToken(item.content_url);
       return img;
     });
     this.preloaded.splice(0, this.preloaded.length, ...images);
@@ -252,7 +259,14 @@ export class LabelQueue {
 
 const queues = new Map<string, LabelQueue>();
 
-/** One queue per project for the life of the page. */
+/** Forget every queue (signing out or switching organisation: another caller, maybe other
+ * projects under the same ids). */
+export function resetQueues() {
+  for (const queue of queues.values()) queue.dispose();
+  queues.clear();
+}
+
+/** One queue per project for the life of the page (or of the session, with accounts). */
 export function queueFor(project: Project): LabelQueue {
   let queue = queues.get(project.id);
   if (!queue) {

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_accounts;
 mod m0003_deployment;
+mod m0004_hosted_projects;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_accounts::Migration),
             Box::new(m0003_deployment::Migration),
+            Box::new(m0004_hosted_projects::Migration),
         ]
     }
 }

@@ -24,8 +24,10 @@ pub enum Action {
     Export,
     /// Creating and revoking API keys.
     ManageKeys,
-    /// Listing members, changing roles, removing members.
+    /// Listing members, changing roles, removing members, invitations.
     ManageMembers,
+    /// Creating projects, uploading or importing their data, changing their settings.
+    ManageProjects,
 }
 
 impl Role {
@@ -52,7 +54,7 @@ impl Role {
         match action {
             Action::Read | Action::Score => true,
             Action::Label => self >= Role::Labeller,
-            Action::Export | Action::ManageKeys | Action::ManageMembers => self >= Role::Admin,
+            Action::Export | Action::ManageKeys | Action::ManageMembers | Action::ManageProjects => self >= Role::Admin,
         }
     }
 

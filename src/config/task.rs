@@ -232,9 +232,23 @@ pub fn load_task_in(path: &Path, base: &Path) -> Result<TaskConfig, ConfigError>
     parse_task(&src, path, base)
 }
 
+/// Whether validation looks for items in the dataset directory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Items {
+    /// The directory must hold items of the declared type (a config file).
+    Required,
+    /// The items arrive later (a project created through the API, before its upload).
+    Later,
+}
+
 /// Parses and validates config text as if read from `path`; relative paths resolve against
 /// `base` (empty: the working directory).
 pub fn parse_task(src: &str, path: &Path, base: &Path) -> Result<TaskConfig, ConfigError> {
+    parse_task_with(src, path, base, Items::Required)
+}
+
+/// [`parse_task`], choosing whether the dataset directory must hold items already.
+pub fn parse_task_with(src: &str, path: &Path, base: &Path, items: Items) -> Result<TaskConfig, ConfigError> {
     let fail = |location, message: String| ConfigError { path: path.to_path_buf(), location, message };
     let value: serde_yaml::Value = serde_yaml::from_str(src).map_err(|e| from_yaml(path, &e))?;
     match &value {
@@ -258,7 +272,7 @@ pub fn parse_task(src: &str, path: &Path, base: &Path) -> Result<TaskConfig, Con
     let mut config: TaskConfig = serde_yaml::from_str(src).map_err(|e| from_yaml(path, &e))?;
     config.source = path.to_path_buf();
     resolve_paths(&mut config, base);
-    validate(&config).map_err(|(key, message)| ConfigError {
+    validate(&config, items).map_err(|(key, message)| ConfigError {
         path: path.to_path_buf(),
         location: super::locate::locate(src, &key),
         message: format!("{key}: {message}"),
@@ -321,11 +335,11 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
 }
 
 /// Semantic checks serde cannot express, in the order a person reads the file.
-fn validate(config: &TaskConfig) -> Result<(), Invalid> {
+fn validate(config: &TaskConfig, items: Items) -> Result<(), Invalid> {
     if config.task.title.trim().is_empty() {
         return Err(invalid("task.title", "the title is empty"));
     }
-    validate_dataset(&config.dataset)?;
+    validate_dataset(&config.dataset, items)?;
     validate_label(&config.label)?;
     validate_model(config)?;
     if config.user.trim().is_empty() {
@@ -334,7 +348,7 @@ fn validate(config: &TaskConfig) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn validate_dataset(d: &DatasetSection) -> Result<(), Invalid> {
+fn validate_dataset(d: &DatasetSection, items: Items) -> Result<(), Invalid> {
     let dt = d.data_type;
     match (&d.directory, &d.file) {
         (None, None) => {
@@ -351,7 +365,9 @@ fn validate_dataset(d: &DatasetSection) -> Result<(), Invalid> {
                 let what = if dir.exists() { "is not a directory" } else { "does not exist" };
                 return Err(invalid("dataset.directory", format!("{} {what}", dir.display())));
             }
-            check_directory_contents(dir, dt)?;
+            if items == Items::Required {
+                check_directory_contents(dir, dt)?;
+            }
             for key in ["text_column", "id_column"] {
                 let given = if key == "text_column" { &d.text_column } else { &d.id_column };
                 if given.is_some() {

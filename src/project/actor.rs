@@ -52,6 +52,15 @@ pub struct ProjectContext {
     /// The encoder's identity, known once the trainer loaded it.
     pub encoder_spec: RwLock<Option<crate::ml::encoder::EncoderSpec>>,
     pub trainer: Mutex<Option<Trainer>>,
+    /// Settings that may change while the project runs (the API's PATCH .../settings).
+    pub settings: Arc<RwLock<super::settings::ProjectSettings>>,
+}
+
+impl ProjectContext {
+    /// The current auto-label threshold.
+    pub fn threshold(&self) -> f64 {
+        self.settings.read().map(|s| s.auto_label_threshold).unwrap_or(self.config.model.auto_label_threshold)
+    }
 }
 
 pub struct ProjectActor {
@@ -141,7 +150,9 @@ impl ProjectActor {
         let pool: Vec<(usize, usize)> =
             self.state.unlabelled_embedded().into_iter().filter_map(|i| rows[i].map(|r| (i, r))).collect();
         let labelled_rows: Vec<usize> = self.state.labels().filter_map(|(i, _)| rows[i]).collect();
-        let job = TrainJob { version: self.version + 1, train, pool, labelled_rows, rows };
+        let strategy =
+            self.cx.settings.read().map(|s| s.strategy).unwrap_or(crate::ml::strategy::StrategyKind::DEFAULT);
+        let job = TrainJob { version: self.version + 1, train, pool, labelled_rows, rows, strategy };
         let labels = job.train.len();
         let submitted = self.cx.trainer.lock().ok().and_then(|t| t.as_ref().map(|t| t.submit(job))).unwrap_or(false);
         if submitted {
@@ -181,7 +192,7 @@ impl ProjectActor {
     fn expected_precision(&self) -> (Option<f64>, usize) {
         let (y, probs) = self.test_predictions();
         let c = self.state.classes.len();
-        let est = crate::ml::autolabel::expected_precision(&probs, &y, c, self.cx.config.model.auto_label_threshold);
+        let est = crate::ml::autolabel::expected_precision(&probs, &y, c, self.cx.threshold());
         (est.precision, est.covered)
     }
 
@@ -234,7 +245,7 @@ impl ProjectActor {
                     .collect()
             })
             .unwrap_or_default();
-        let threshold = self.cx.config.model.auto_label_threshold;
+        let threshold = self.cx.threshold();
         let groups = self.state.confident(threshold);
         let (expected_precision, covered) = self.expected_precision();
         Stats {
@@ -510,7 +521,7 @@ impl Handler<Trained> for ProjectActor {
                         accuracy: accuracy.as_ref(),
                         seconds: outcome.seconds,
                     });
-                    let threshold = self.cx.config.model.auto_label_threshold;
+                    let threshold = self.cx.threshold();
                     for (class, items) in self.state.confident(threshold) {
                         self.cx
                             .events
@@ -665,7 +676,7 @@ pub struct TakeBatch {
 impl Handler<TakeBatch> for ProjectActor {
     type Result = Option<BatchView>;
     fn handle(&mut self, msg: TakeBatch, _: &mut Context<Self>) -> Self::Result {
-        let threshold = self.cx.config.model.auto_label_threshold;
+        let threshold = self.cx.threshold();
         let batch = self.state.take_batch(msg.user_id, threshold, msg.size, now_ms())?;
         Some(BatchView {
             id: batch.id,
@@ -718,6 +729,29 @@ impl Handler<PlanBatch> for ProjectActor {
                 self.state.plan_label(msg.user_id, id, &name, now)
             })
             .collect()
+    }
+}
+
+/// The current model's predicted class of each item (None: unknown item or no model yet).
+#[derive(Message)]
+#[rtype(result = "Vec<Option<usize>>")]
+pub struct PredictedClasses {
+    pub item_ids: Vec<i64>,
+}
+
+impl Handler<PredictedClasses> for ProjectActor {
+    type Result = MessageResult<PredictedClasses>;
+    fn handle(&mut self, msg: PredictedClasses, _: &mut Context<Self>) -> Self::Result {
+        let c = self.state.classes.len();
+        let predicted = msg
+            .item_ids
+            .iter()
+            .map(|&id| {
+                let probs = self.state.prediction(self.state.index_of(id)?)?;
+                crate::ml::metrics::argmax_rows(probs, c).first().map(|&k| k as usize)
+            })
+            .collect();
+        MessageResult(predicted)
     }
 }
 

@@ -62,6 +62,8 @@ pub struct TrainJob {
     pub labelled_rows: Vec<usize>,
     /// Embedding row of every item (by index), `None` when not embedded.
     pub rows: Vec<Option<usize>>,
+    /// How to rank the pool (a project setting, so it travels with each job).
+    pub strategy: StrategyKind,
 }
 
 /// A finished fit.
@@ -97,7 +99,6 @@ pub struct TrainerSetup {
     pub dataset: Arc<Dataset>,
     pub assets: std::path::PathBuf,
     pub head: HeadParams,
-    pub strategy: StrategyKind,
     /// The head the scorer serves, swapped after each fit.
     pub current_head: Arc<RwLock<Option<Arc<Head>>>>,
     /// Where the embedding cache is kept (under `embeddings/`).
@@ -281,10 +282,10 @@ fn train_once(
         embeddings,
         candidates: &candidates,
         labelled: &job.labelled_rows,
-        probs: pool_probs.as_deref().filter(|_| setup.strategy.needs_model()),
+        probs: pool_probs.as_deref().filter(|_| job.strategy.needs_model()),
         num_classes,
     };
-    let picked = strategy::select(setup.strategy, &view, QUEUE_DEPTH, rng);
+    let picked = strategy::select(job.strategy, &view, QUEUE_DEPTH, rng);
     let index_of_row: std::collections::HashMap<usize, usize> = job.pool.iter().map(|&(i, r)| (r, i)).collect();
     let queue = picked.iter().filter_map(|r| index_of_row.get(r).copied()).collect();
     let predictions = predictions.map(|p| super::state::Predictions::new(p, num_classes));

@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod compute;
 pub mod events;
+pub mod settings;
 pub mod state;
 pub mod views;
 
@@ -16,12 +17,12 @@ use anyhow::Context as _;
 
 use crate::config::TaskConfig;
 use crate::ml::head::HeadParams;
-use crate::ml::strategy::StrategyKind;
 use crate::store::blob::{BlobStore, LocalDir};
 use crate::store::judgements::JudgementsFile;
-use crate::store::{OrgScope, Store};
+use crate::store::{ProjectScope, Store};
 use actor::{ProjectActor, ProjectContext};
 use compute::{Scorer, Trainer, TrainerSetup};
+use settings::ProjectSettings;
 
 /// What the server holds per project.
 #[derive(Clone)]
@@ -32,6 +33,7 @@ pub struct ProjectHandle {
 }
 
 /// Start-up options for a project.
+#[derive(Clone)]
 pub struct OpenOptions {
     pub assets: PathBuf,
     /// Items per scoring batch (1 turns dynamic batching off).
@@ -41,16 +43,26 @@ pub struct OpenOptions {
     pub relay: Option<Arc<crate::server::relay::EventRelay>>,
 }
 
+/// What a project opens with.
+pub struct Opening {
+    pub scope: ProjectScope,
+    pub slug: String,
+    pub config: TaskConfig,
+    /// Where its models and embedding caches go.
+    pub blobs: Arc<dyn BlobStore>,
+    pub settings: Arc<RwLock<ProjectSettings>>,
+}
+
+/// The local directory of the config's `model.directory` (the embedded default).
+pub fn local_blobs(config: &TaskConfig) -> Arc<dyn BlobStore> {
+    Arc::new(LocalDir::new(config.output_dir()))
+}
+
 /// Lists the dataset, registers its items, and starts the actor, trainer and scorer. Listing
 /// runs on a blocking thread; embedding starts in the background.
-pub async fn open(
-    store: &Store,
-    org: OrgScope,
-    slug: &str,
-    config: TaskConfig,
-    config_yaml: &str,
-    options: &OpenOptions,
-) -> anyhow::Result<ProjectHandle> {
+pub async fn open(store: &Store, opening: Opening, options: &OpenOptions) -> anyhow::Result<ProjectHandle> {
+    let Opening { scope, slug, config, blobs, settings } = opening;
+    let slug = slug.as_str();
     let listed = Instant::now();
     let cfg = config.clone();
     let dataset = tokio::task::spawn_blocking(move || crate::data::open(&cfg))
@@ -60,7 +72,6 @@ pub async fn open(
     for s in &dataset.skipped {
         tracing::warn!(item = %s.id, reason = %s.reason, "skipped while listing");
     }
-    let scope = store.upsert_project(org, slug, &config.task.title, config_yaml).await?;
     let keys: Vec<String> = dataset.items.iter().map(|it| it.id.clone()).collect();
     let ids = store.sync_items(scope, &keys).await?;
     let item_ids: Vec<i64> = keys.iter().map(|k| ids.get(k).copied().unwrap_or_default()).collect();
@@ -71,11 +82,6 @@ pub async fn open(
             JudgementsFile::open(path).with_context(|| format!("opening the judgements file {}", path.display()))?,
         )),
         None => None,
-    };
-    let blobs: Arc<dyn BlobStore> = Arc::new(LocalDir::new(config.output_dir()));
-    let strategy = match &config.model.strategy {
-        Some(s) => s.parse::<StrategyKind>().map_err(anyhow::Error::msg)?,
-        None => StrategyKind::DEFAULT,
     };
     let head = HeadParams::for_kind(match config.model.head {
         crate::config::task::HeadChoice::Logistic => crate::ml::head::HeadKind::Logistic,
@@ -105,7 +111,11 @@ pub async fn open(
         encoder_spec: RwLock::new(None),
         trainer: Mutex::new(None),
         metrics: options.metrics.clone(),
+        settings,
     });
+    if let Some(relay) = &options.relay {
+        relay.register(scope.project_id, cx.events.clone());
+    }
     let actor_cx = cx.clone();
     let addr = Supervisor::start(move |_| ProjectActor::new(actor_cx));
     let trainer = Trainer::start(
@@ -114,7 +124,6 @@ pub async fn open(
             dataset,
             assets: options.assets.clone(),
             head,
-            strategy,
             current_head: current_head.clone(),
             blobs: cx.blobs.clone(),
         },

@@ -15,6 +15,9 @@ use super::AppState;
 use crate::auth::keys::{self, Scope};
 use crate::auth::roles::{Action, Role};
 use crate::auth::tokens::{SigningKeys, TokenError};
+use std::sync::Arc;
+
+use super::registry::Entry;
 use crate::project::ProjectHandle;
 use crate::store::OrgScope;
 
@@ -137,30 +140,52 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
     Ok(Caller { user_id, name, org, grant: Grant::Role { role, session: Some(claims.sid) } })
 }
 
-/// The caller and the project `pid`, when they may do `action` on it.
-pub async fn project_access<'a>(
+/// The caller and the open project `pid`, when they may do `action` on it. A project still
+/// being ingested answers 409 with its status.
+pub async fn project_access(
     req: &HttpRequest,
-    state: &'a AppState,
+    state: &AppState,
     pid: &str,
     action: Action,
-) -> Result<(Caller, &'a ProjectHandle), ApiError> {
-    let caller = identify(req, state).await?;
-    let handle = visible_project(state, &caller, pid)?;
-    caller.check(action)?;
+) -> Result<(Caller, ProjectHandle), ApiError> {
+    let (caller, entry) = entry_access(req, state, pid, action).await?;
+    let handle = open_handle(&entry)?;
     Ok((caller, handle))
 }
 
+/// The caller and the project `pid` whether or not it is open yet.
+pub async fn entry_access(
+    req: &HttpRequest,
+    state: &AppState,
+    pid: &str,
+    action: Action,
+) -> Result<(Caller, Arc<Entry>), ApiError> {
+    let caller = identify(req, state).await?;
+    let entry = visible_entry(state, &caller, pid)?;
+    caller.check(action)?;
+    Ok((caller, entry))
+}
+
+/// The running project of an entry, or why there is none yet.
+pub fn open_handle(entry: &Entry) -> Result<ProjectHandle, ApiError> {
+    entry.handle().cloned().ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "project `{}` is not open yet (status {}): see GET /api/v1/projects/{}/ingest",
+            entry.slug,
+            entry.shown_status(),
+            entry.slug
+        ))
+    })
+}
+
 /// The project when the caller may see it at all (else the same 404 as a missing project).
-pub fn visible_project<'a>(state: &'a AppState, caller: &Caller, pid: &str) -> Result<&'a ProjectHandle, ApiError> {
+pub fn visible_entry(state: &AppState, caller: &Caller, pid: &str) -> Result<Arc<Entry>, ApiError> {
     let not_found = || ApiError::NotFound(format!("project `{pid}` not found"));
-    let handle = state.projects.get(pid).ok_or_else(not_found)?;
-    if handle.cx.scope.org_id != caller.org.org_id {
-        return Err(not_found());
-    }
+    let entry = state.projects.get(caller.org.org_id, pid).ok_or_else(not_found)?;
     if let Grant::Key { project_id, .. } = caller.grant {
-        if project_id != handle.cx.scope.project_id {
+        if project_id != entry.scope.project_id {
             return Err(not_found());
         }
     }
-    Ok(handle)
+    Ok(entry)
 }

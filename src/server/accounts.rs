@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::access::{identify, project_access, AuthConfig, Caller, Grant};
+use super::access::{entry_access, identify, AuthConfig, Caller, Grant};
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::roles::{Action, Role};
@@ -15,12 +15,12 @@ use crate::store::{now_ms, OrgScope};
 
 type Res = Result<HttpResponse, ApiError>;
 
-fn accounts(state: &AppState) -> Result<&AuthConfig, ApiError> {
+pub(super) fn accounts(state: &AppState) -> Result<&AuthConfig, ApiError> {
     state.auth.as_ref().ok_or_else(|| ApiError::NotFound("accounts are off: this server runs in embedded mode".into()))
 }
 
 /// The caller, when accounts are on and they may manage the organisation's members.
-async fn member_manager(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
+pub(super) async fn member_manager(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     accounts(state)?;
     let who = identify(req, state).await?;
     who.check(Action::ManageMembers)?;
@@ -37,11 +37,11 @@ async fn member_role(state: &AppState, org: OrgScope, user_id: i64) -> Result<Ro
         .ok_or_else(|| ApiError::NotFound("no such member".into()))
 }
 
-fn parse_role(role: &str) -> Result<Role, ApiError> {
+pub(super) fn parse_role(role: &str) -> Result<Role, ApiError> {
     Role::parse(role).ok_or_else(|| ApiError::BadRequest("role must be owner, admin, labeller or viewer".into()))
 }
 
-fn check_email(email: &str) -> Result<(), ApiError> {
+pub(super) fn check_email(email: &str) -> Result<(), ApiError> {
     let ok = email.len() <= 254 && email.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
     if ok {
         Ok(())
@@ -50,7 +50,7 @@ fn check_email(email: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
     let ok =
         !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
     if ok {
@@ -70,12 +70,12 @@ fn check_slug(slug: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_password(pw: &str) -> Result<(), ApiError> {
+pub(super) fn check_password(pw: &str) -> Result<(), ApiError> {
     password::check(pw).map_err(ApiError::BadRequest)
 }
 
 /// A new session: a refresh token (stored as its digest) and an access token naming it.
-async fn start_session(state: &AppState, auth: &AuthConfig, org: OrgScope, user_id: i64, role: Role) -> Res {
+pub(super) async fn start_session(state: &AppState, auth: &AuthConfig, org: OrgScope, user_id: i64, role: Role) -> Res {
     let refresh = random_secret(32);
     let sid = state.store.create_session(org, user_id, &digest(&refresh), auth.refresh_ttl_s * 1000).await?;
     let now = now_ms() / 1000;
@@ -145,13 +145,12 @@ async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> Res {
     };
     let memberships = state.store.memberships_of(account.user_id).await?;
     let chosen = match &b.organisation {
-        Some(slug) => memberships.iter().find(|(_, s, _)| s == slug),
+        Some(slug) => memberships.iter().find(|m| &m.slug == slug),
         None => memberships.first(),
     };
-    let (org_id, _, role) =
-        chosen.ok_or_else(|| ApiError::Forbidden("you are not a member of that organisation".into()))?;
-    let org = OrgScope { org_id: *org_id };
-    let role = Role::parse(role).ok_or_else(|| ApiError::internal("unknown role in the database"))?;
+    let chosen = chosen.ok_or_else(|| ApiError::Forbidden("you are not a member of that organisation".into()))?;
+    let org = OrgScope { org_id: chosen.org_id };
+    let role = Role::parse(&chosen.role).ok_or_else(|| ApiError::internal("unknown role in the database"))?;
     state.store.audit(org, Some(account.user_id), "login", &account.name).await?;
     start_session(&state, auth, org, account.user_id, role).await
 }
@@ -198,14 +197,96 @@ async fn logout(req: HttpRequest, state: web::Data<AppState>, body: Option<web::
     Ok(HttpResponse::Ok().json(json!({ "logged_out": true })))
 }
 
+/// Who the caller is, in which organisation, and which others they may switch to.
 async fn me(req: HttpRequest, state: web::Data<AppState>) -> Res {
     let who = identify(&req, &state).await?;
+    let memberships = match who.grant {
+        Grant::Role { .. } => state.store.memberships_of(who.user_id).await?,
+        Grant::Key { .. } => Vec::new(),
+    };
+    let current = memberships.iter().find(|m| m.org_id == who.org.org_id);
+    let email = match who.grant {
+        Grant::Role { .. } => state.store.credentials_of(who.user_id).await?.0,
+        Grant::Key { .. } => None,
+    };
+    let organisations: Vec<Value> =
+        memberships.iter().map(|m| json!({ "id": m.org_id, "slug": m.slug, "name": m.name, "role": m.role })).collect();
     Ok(HttpResponse::Ok().json(json!({
         "user_id": who.user_id,
         "name": who.name,
+        "email": email,
         "organisation_id": who.org.org_id,
+        "organisation": current.map(|m| m.slug.clone()),
+        "organisation_name": current.map(|m| m.name.clone()),
         "role": who.role().map(Role::as_str),
+        "accounts": state.auth.is_some(),
+        "organisations": organisations,
     })))
+}
+
+/// What the browser app needs to know before anyone signs in.
+async fn server_info(state: web::Data<AppState>) -> Res {
+    Ok(HttpResponse::Ok().json(json!({
+        "accounts": state.auth.is_some(),
+        "s3": state.s3.is_some(),
+        "upload_limit_bytes": state.upload_limit_bytes,
+        "file_limit_bytes": state.file_limit_bytes,
+    })))
+}
+
+/// The signed-in caller's person and session (API keys have neither).
+fn person(who: &Caller) -> Result<Option<i64>, ApiError> {
+    match who.grant {
+        Grant::Role { session, .. } => Ok(session),
+        Grant::Key { .. } => Err(ApiError::Forbidden("an API key has no account".into())),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwitchIn {
+    organisation: String,
+}
+
+/// A session in another organisation of the caller's; the current one ends.
+async fn switch(req: HttpRequest, state: web::Data<AppState>, body: web::Json<SwitchIn>) -> Res {
+    let auth = accounts(&state)?;
+    let who = identify(&req, &state).await?;
+    let session = person(&who)?;
+    let memberships = state.store.memberships_of(who.user_id).await?;
+    let target = memberships
+        .iter()
+        .find(|m| m.slug == body.organisation)
+        .ok_or_else(|| ApiError::Forbidden("you are not a member of that organisation".into()))?;
+    let role = Role::parse(&target.role).ok_or_else(|| ApiError::internal("unknown role in the database"))?;
+    if let Some(sid) = session {
+        state.store.revoke_session(sid).await?;
+    }
+    start_session(&state, auth, OrgScope { org_id: target.org_id }, who.user_id, role).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordIn {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's password; every session of theirs ends, and this answer is a new one.
+async fn change_password(req: HttpRequest, state: web::Data<AppState>, body: web::Json<PasswordIn>) -> Res {
+    let auth = accounts(&state)?;
+    let who = identify(&req, &state).await?;
+    person(&who)?;
+    let role = who.role().ok_or_else(|| ApiError::internal("a person without a role"))?;
+    let (_, stored) = state.store.credentials_of(who.user_id).await?;
+    let stored = stored.unwrap_or_else(|| auth.dummy_hash.clone());
+    if !password::verify(&body.current_password, &stored) {
+        return Err(ApiError::Forbidden("the current password is wrong".into()));
+    }
+    check_password(&body.new_password)?;
+    let hash = password::hash(&body.new_password).map_err(ApiError::internal)?;
+    state.store.set_password(who.org, who.user_id, &hash).await?;
+    start_session(&state, auth, who.org, who.user_id, role).await
 }
 
 async fn members(req: HttpRequest, state: web::Data<AppState>) -> Res {
@@ -215,7 +296,7 @@ async fn members(req: HttpRequest, state: web::Data<AppState>) -> Res {
         .members(who.org)
         .await?
         .into_iter()
-        .map(|(id, name, role)| json!({ "user_id": id, "name": name, "role": role }))
+        .map(|(id, name, email, role)| json!({ "user_id": id, "name": name, "email": email, "role": role }))
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "members": list })))
 }
@@ -288,7 +369,7 @@ async fn create_key(
     body: web::Json<NewKey>,
 ) -> Res {
     accounts(&state)?;
-    let (who, h) = project_access(&req, &state, &pid, Action::ManageKeys).await?;
+    let (who, h) = entry_access(&req, &state, &pid, Action::ManageKeys).await?;
     let b = body.into_inner();
     if b.name.is_empty() || b.name.len() > 100 {
         return Err(ApiError::BadRequest("a key's name is 1-100 characters".into()));
@@ -306,7 +387,7 @@ async fn create_key(
     }
     let scopes = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
     let (key, prefix, hash) = keys::generate();
-    let row = state.store.create_api_key(h.cx.scope, &b.name, &prefix, &hash, &scopes, who.user_id).await?;
+    let row = state.store.create_api_key(h.scope, &b.name, &prefix, &hash, &scopes, who.user_id).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": row.id, "name": row.name, "prefix": prefix, "scopes": scopes.split(',').collect::<Vec<_>>(),
         "key": key,
@@ -316,10 +397,10 @@ async fn create_key(
 
 async fn list_keys(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<String>) -> Res {
     accounts(&state)?;
-    let (_, h) = project_access(&req, &state, &pid, Action::ManageKeys).await?;
+    let (_, h) = entry_access(&req, &state, &pid, Action::ManageKeys).await?;
     let list: Vec<Value> = state
         .store
-        .api_keys(h.cx.scope)
+        .api_keys(h.scope)
         .await?
         .into_iter()
         .map(|k| {
@@ -335,8 +416,8 @@ async fn list_keys(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<
 async fn revoke_key(req: HttpRequest, state: web::Data<AppState>, path: web::Path<(String, i64)>) -> Res {
     accounts(&state)?;
     let (pid, id) = path.into_inner();
-    let (who, h) = project_access(&req, &state, &pid, Action::ManageKeys).await?;
-    state.store.revoke_api_key(h.cx.scope, id, who.user_id).await?;
+    let (who, h) = entry_access(&req, &state, &pid, Action::ManageKeys).await?;
+    state.store.revoke_api_key(h.scope, id, who.user_id).await?;
     Ok(HttpResponse::Ok().json(json!({ "revoked": id })))
 }
 
@@ -357,6 +438,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/auth/login", web::post().to(login))
         .route("/api/v1/auth/refresh", web::post().to(refresh))
         .route("/api/v1/auth/logout", web::post().to(logout))
+        .route("/api/v1/auth/switch", web::post().to(switch))
+        .route("/api/v1/auth/password", web::post().to(change_password))
+        .route("/api/v1/server", web::get().to(server_info))
         .route("/api/v1/me", web::get().to(me))
         .route("/api/v1/members", web::get().to(members))
         .route("/api/v1/members", web::post().to(add_member))

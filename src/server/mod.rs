@@ -7,15 +7,18 @@ pub mod accounts;
 pub mod error;
 pub mod fetch;
 mod frontend;
+mod ingest;
+mod invitations;
 pub mod limits;
 mod metrics_mw;
+pub mod registry;
 pub mod relay;
 mod routes;
 mod scoring;
 pub mod settings;
 mod ws;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +28,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 
 use crate::metrics::Metrics;
-use crate::project::{OpenOptions, ProjectHandle};
+use crate::project::OpenOptions;
 use crate::store::{OrgScope, Store};
 use error::ApiError;
 use fetch::FetchPolicy;
@@ -56,6 +59,15 @@ pub struct ServeOptions {
     pub redis_url: Option<String>,
     /// Requests per minute allowed to one API key.
     pub api_key_rate: u32,
+    /// Where projects created through the API keep their local files (datasets, or their
+    /// working copies when S3 holds them, and embedding caches), and the default database.
+    pub data_dir: PathBuf,
+    /// S3 for models, embedding caches and the datasets of created projects; none = local disk.
+    pub s3: Option<crate::store::s3::S3Options>,
+    /// Largest upload request (`POST .../files`), bytes.
+    pub upload_limit_bytes: u64,
+    /// Largest single dataset file, bytes.
+    pub file_limit_bytes: u64,
 }
 
 pub struct AppState {
@@ -63,7 +75,13 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub org: OrgScope,
     pub default_user: String,
-    pub projects: BTreeMap<String, ProjectHandle>,
+    pub projects: registry::Registry,
+    pub data_dir: PathBuf,
+    pub s3: Option<Arc<crate::store::s3::S3Store>>,
+    /// How projects opened later (created through the API) are started.
+    pub open: OpenOptions,
+    pub upload_limit_bytes: u64,
+    pub file_limit_bytes: u64,
     pub fetch: FetchPolicy,
     /// Sign-in required when present; embedded mode otherwise.
     pub auth: Option<access::AuthConfig>,
@@ -132,6 +150,10 @@ impl Default for ServeOptions {
             org: "local".into(),
             redis_url: None,
             api_key_rate: 600,
+            data_dir: PathBuf::from("lightbulb-data"),
+            s3: None,
+            upload_limit_bytes: 2 << 30,
+            file_limit_bytes: 32 << 20,
         }
     }
 }
@@ -155,6 +177,10 @@ impl std::fmt::Debug for ServeOptions {
             .field("org", &self.org)
             .field("redis_url", &self.redis_url.as_deref().map(redact))
             .field("api_key_rate", &self.api_key_rate)
+            .field("data_dir", &self.data_dir)
+            .field("s3", &self.s3)
+            .field("upload_limit_bytes", &self.upload_limit_bytes)
+            .field("file_limit_bytes", &self.file_limit_bytes)
             .finish()
     }
 }
@@ -181,8 +207,11 @@ pub fn redact(url: &str) -> String {
 
 /// Opens the store and the projects, ready to serve.
 pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>> {
-    if options.configs.is_empty() {
-        bail!("no project: pass at least one --config FILE");
+    if options.configs.is_empty() && options.jwt_keys.is_empty() {
+        bail!(
+            "no project: pass at least one --config FILE (or turn accounts on with --jwt-key to create \
+             projects through the API)"
+        );
     }
     let mut loaded = Vec::new();
     for path in &options.configs {
@@ -193,7 +222,10 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
     let url = match &options.database_url {
         Some(u) => u.clone(),
         None => {
-            let dir = loaded[0].1.output_dir();
+            let dir = match loaded.first() {
+                Some((_, config, _)) => config.output_dir(),
+                None => options.data_dir.clone(),
+            };
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             format!("sqlite://{}", dir.join("lightbulb.db").display())
         }
@@ -216,9 +248,20 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
             dummy_hash,
         })
     };
-    let default_user = loaded[0].1.user.clone();
-    store.ensure_member(org, &default_user, "owner").await?;
+    let default_user = loaded.first().map(|(_, c, _)| c.user.clone()).unwrap_or_else(|| "admin".into());
+    if !loaded.is_empty() {
+        store.ensure_member(org, &default_user, "owner").await?;
+    }
     let metrics = Arc::new(Metrics::new().context("registering the metrics")?);
+    // A bucket turns S3 on; other S3 settings alone (AWS_REGION in the environment) do not.
+    let s3 = match options.s3.as_ref().filter(|s3| !s3.bucket.is_empty()) {
+        Some(s3) => Some(
+            crate::store::s3::S3Store::connect(s3.clone(), metrics.clone())
+                .await
+                .with_context(|| format!("connecting to S3 bucket `{}`", s3.bucket))?,
+        ),
+        None => None,
+    };
     // One Redis client and one multiplexed connection, shared by the rate limiter and the
     // event publisher (the event subscriber opens its own: pub/sub needs a dedicated one).
     let redis = match &options.redis_url {
@@ -240,30 +283,26 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         }
         None => (limits::RateLimiter::local(), None),
     };
+    if let (Some(relay), Some((client, _))) = (&relay, redis) {
+        relay.subscribe(client, metrics.clone());
+    }
     let open = OpenOptions {
         assets: options.assets.clone(),
         score_batch: options.score_batch,
         metrics: metrics.clone(),
         relay: relay.clone(),
     };
-    let mut projects = BTreeMap::new();
-    for (slug, config, yaml) in loaded {
-        if projects.contains_key(&slug) {
-            bail!("two configs map to the project id `{slug}`; rename one file");
-        }
-        let handle = crate::project::open(&store, org, &slug, config, &yaml, &open).await?;
-        projects.insert(slug, handle);
-    }
-    if let (Some(relay), Some((client, _))) = (&relay, redis) {
-        let events = projects.values().map(|h| (h.cx.scope.project_id, h.cx.events.clone())).collect();
-        relay.subscribe(client, events, metrics.clone());
-    }
-    Ok(Arc::new(AppState {
+    let state = Arc::new(AppState {
         store,
         metrics,
         org,
         default_user,
-        projects,
+        projects: registry::Registry::default(),
+        data_dir: options.data_dir.clone(),
+        s3,
+        open,
+        upload_limit_bytes: options.upload_limit_bytes,
+        file_limit_bytes: options.file_limit_bytes,
         fetch: FetchPolicy { allow_private: options.allow_private_urls, ..FetchPolicy::default() },
         auth,
         limiter,
@@ -271,7 +310,16 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         users: Mutex::new(HashMap::new()),
         names: Mutex::new(HashMap::new()),
         ready: AtomicBool::new(true),
-    }))
+    });
+    let mut slugs = std::collections::HashSet::new();
+    for (slug, config, yaml) in loaded {
+        if !slugs.insert(slug.clone()) {
+            bail!("two configs map to the project id `{slug}`; rename one file");
+        }
+        ingest::open_config_project(&state, org, &slug, config, &yaml).await?;
+    }
+    ingest::open_hosted_projects(&state).await?;
+    Ok(state)
 }
 
 /// Routes and extractor settings, shared by the server and the tests.
@@ -288,6 +336,8 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::NotFound(err.to_string()).into()))
             .configure(routes::configure)
             .configure(accounts::configure)
+            .configure(ingest::configure)
+            .configure(invitations::configure)
             .configure(scoring::configure)
             .configure(ws::configure)
             .configure(frontend::configure);
@@ -298,7 +348,7 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     check_bind(&options.bind, !options.jwt_keys.is_empty())?;
     let state = build_state(&options).await?;
-    let first = state.projects.keys().next().cloned().unwrap_or_default();
+    let first = state.projects.of_org(state.org.org_id).first().map(|e| e.slug.clone()).unwrap_or_default();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(metrics_mw::record))

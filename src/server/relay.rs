@@ -18,6 +18,9 @@ use crate::project::events::{Events, Relay};
 pub struct EventRelay {
     prefix: String,
     tx: mpsc::UnboundedSender<(String, Arc<str>)>,
+    /// This process's projects, by id: where events arriving from Redis go. Projects created
+    /// while the server runs are added as they open.
+    local: Arc<std::sync::RwLock<HashMap<i64, Events>>>,
 }
 
 impl EventRelay {
@@ -34,7 +37,7 @@ impl EventRelay {
                 }
             }
         });
-        EventRelay { prefix: format!("lightbulb:{deployment}:events:"), tx }
+        EventRelay { prefix: format!("lightbulb:{deployment}:events:"), tx, local: Default::default() }
     }
 
     /// The relay of one project's events.
@@ -44,8 +47,16 @@ impl EventRelay {
 
     /// Starts the subscriber task: frames on this deployment's channels go to the local
     /// subscribers of the project (`events` by project id).
-    pub fn subscribe(&self, client: redis::Client, events: HashMap<i64, Events>, metrics: Arc<Metrics>) {
+    /// Events of project `id` arriving from Redis go to `events` from now on.
+    pub fn register(&self, id: i64, events: Events) {
+        if let Ok(mut local) = self.local.write() {
+            local.insert(id, events);
+        }
+    }
+
+    pub fn subscribe(&self, client: redis::Client, metrics: Arc<Metrics>) {
         let prefix = self.prefix.clone();
+        let local = self.local.clone();
         tokio::spawn(async move {
             loop {
                 match client.get_async_pubsub().await {
@@ -61,7 +72,8 @@ impl EventRelay {
                                 let (Some(project), Ok(json)) = (project, msg.get_payload::<String>()) else {
                                     continue;
                                 };
-                                if let Some(ev) = events.get(&project) {
+                                let events = local.read().ok().and_then(|l| l.get(&project).cloned());
+                                if let Some(ev) = events {
                                     ev.deliver(json.into());
                                 }
                             }

@@ -6,8 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::access::{identify, project_access, Grant};
+use super::access::{entry_access, identify, project_access, Grant};
 use super::error::ApiError;
+use super::registry::Entry;
 use super::AppState;
 use crate::auth::roles::Action;
 use crate::config::task::DataType;
@@ -65,8 +66,9 @@ async fn inline_content(h: &ProjectHandle, index: usize) -> (Option<String>, Opt
     read.unwrap_or((None, None))
 }
 
-fn project_json(slug: &str, h: &ProjectHandle) -> Value {
-    let c = &h.cx.config;
+pub(super) fn project_json(entry: &Entry) -> Value {
+    let c = &entry.config;
+    let settings = entry.settings();
     let mut shortcuts = BTreeMap::new();
     for (i, class) in c.label.classes.iter().enumerate() {
         if i < 9 {
@@ -85,17 +87,19 @@ fn project_json(slug: &str, h: &ProjectHandle) -> Value {
         }
     }
     json!({
-        "id": slug,
-        "title": c.task.title,
-        "description": c.task.description,
+        "id": entry.slug,
+        "title": settings.title,
+        "description": settings.description,
         "template": c.task.template,
         "data_type": c.dataset.data_type.name(),
         "classes": c.label.classes,
         "shortcuts": shortcuts,
-        "auto_label_threshold": c.model.auto_label_threshold,
-        "encoder": format!("{:?}", c.encoder()).to_lowercase(),
-        "strategy": c.model.strategy.clone().unwrap_or_else(|| crate::ml::strategy::StrategyKind::DEFAULT.name().into()),
-        "items": h.cx.item_ids.len(),
+        "auto_label_threshold": settings.auto_label_threshold,
+        "encoder": c.encoder(),
+        "strategy": settings.strategy.name(),
+        "items": entry.handle().map(|h| h.cx.item_ids.len()),
+        "status": entry.shown_status(),
+        "source": entry.source,
     })
 }
 
@@ -105,20 +109,20 @@ async fn projects(req: HttpRequest, state: web::Data<AppState>) -> Res {
     who.check(Action::Read)?;
     let list: Vec<Value> = state
         .projects
+        .of_org(who.org.org_id)
         .iter()
-        .filter(|(_, h)| h.cx.scope.org_id == who.org.org_id)
-        .filter(|(_, h)| match who.grant {
-            Grant::Key { project_id, .. } => project_id == h.cx.scope.project_id,
+        .filter(|e| match who.grant {
+            Grant::Key { project_id, .. } => project_id == e.scope.project_id,
             Grant::Role { .. } => true,
         })
-        .map(|(slug, h)| project_json(slug, h))
+        .map(|e| project_json(e))
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "projects": list })))
 }
 
 async fn project(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<String>) -> Res {
-    let (_, h) = project_access(&req, &state, &pid, Action::Read).await?;
-    Ok(HttpResponse::Ok().json(project_json(&pid, h)))
+    let (_, entry) = entry_access(&req, &state, &pid, Action::Read).await?;
+    Ok(HttpResponse::Ok().json(project_json(&entry)))
 }
 
 #[derive(Deserialize)]
@@ -138,7 +142,7 @@ async fn next(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<Strin
     let done = leased.is_empty();
     let mut items = Vec::with_capacity(leased.len());
     for it in leased {
-        let (text, data) = inline_content(h, it.index).await;
+        let (text, data) = inline_content(&h, it.index).await;
         items.push(json!({
             "id": it.id,
             "path": it.key,
@@ -235,7 +239,7 @@ async fn post_labels(
     }
     let n = labels.len();
     let labels = labels.into_iter().map(|l| (l.item_id, l.label, l.time_taken_ms)).collect();
-    let total = write_labels(&state, h, user_id, &user_name, labels, LabelSource::Human).await?;
+    let total = write_labels(&state, &h, user_id, &user_name, labels, LabelSource::Human).await?;
     Ok(HttpResponse::Ok().json(json!({ "accepted": n, "labelled": total })))
 }
 
@@ -315,7 +319,7 @@ async fn next_batch(
     };
     let mut items = Vec::with_capacity(batch.items.len());
     for (index, id, key, p) in batch.items {
-        let (text, data) = inline_content(h, index).await;
+        let (text, data) = inline_content(&h, index).await;
         items.push(json!({
             "id": id, "path": key, "content_url": content_url(&pid, id),
             "text": text, "data": data, "probability": p,
@@ -381,7 +385,7 @@ async fn confirm_batch(
         let plans = h.addr.send(PlanBatch { user_id, labels: labels.clone() }).await??;
         let rows: Vec<(i64, String, Option<i64>)> =
             plans.iter().map(|p| (h.cx.item_ids[p.index], classes[p.class].clone(), None)).collect();
-        write_labels(&state, h, user_id, &user_name, rows, source).await?;
+        write_labels(&state, &h, user_id, &user_name, rows, source).await?;
     }
     Ok(HttpResponse::Ok().json(json!({
         "confirmed": n_confirmed, "corrected": n_corrected, "rejected": rejected.len(),
@@ -439,7 +443,7 @@ async fn items(
     let names = state.store.member_names(state.org).await?;
     let mut rows = Vec::with_capacity(page.rows.len());
     for r in page.rows {
-        let (text, _) = inline_content(h, r.index).await;
+        let (text, _) = inline_content(&h, r.index).await;
         rows.push(json!({
             "id": r.id, "path": r.key, "content_url": content_url(&pid, r.id), "text": text,
             "label": r.label, "labelled_by": r.labelled_by.and_then(|u| names.get(&u).cloned()),

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::access::{identify, project_access, visible_project};
+use super::access::{identify, project_access, visible_entry};
 use super::error::ApiError;
 use super::fetch::fetch_image;
 use super::AppState;
@@ -158,6 +158,7 @@ async fn score(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (_, h) = project_access(&req, &state, &pid, Action::Score).await?;
+    let h = &h;
     let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let inputs = if content_type.starts_with("multipart/form-data") {
         if !wants_images(h) {
@@ -201,9 +202,12 @@ async fn article_score(
     let who = identify(&req, &state).await?;
     let h = state
         .projects
-        .keys()
-        .find_map(|pid| visible_project(&state, &who, pid).ok())
+        .of_org(who.org.org_id)
+        .iter()
+        .filter_map(|e| visible_entry(&state, &who, &e.slug).ok())
+        .find_map(|e| e.handle().cloned())
         .ok_or_else(|| ApiError::NotFound("no project".into()))?;
+    let h = &h;
     who.check(Action::Score)?;
     let body = body.into_inner();
     let input = match body.kind.as_str() {

@@ -13,6 +13,14 @@ pub struct Account {
     pub password_hash: Option<String>,
 }
 
+/// One organisation a user belongs to.
+pub struct Membership {
+    pub org_id: i64,
+    pub slug: String,
+    pub name: String,
+    pub role: String,
+}
+
 /// A live session: not revoked, not expired.
 pub struct LiveSession {
     pub id: i64,
@@ -101,6 +109,32 @@ impl Store {
         }))
     }
 
+    /// Replaces the user's password and ends every session of theirs, in every organisation.
+    pub async fn set_password(&self, scope: OrgScope, user_id: i64, password_hash: &str) -> StoreResult<()> {
+        let _gate = self.write_gate.lock().await;
+        let txn = self.db.begin().await?;
+        user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Some(password_hash.to_string()).into())
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, now_ms().into())
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        audit_in(&txn, scope.org_id, Some(user_id), "password_changed", "all sessions ended").await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The user's e-mail and password hash (None for accounts without a password).
+    pub async fn credentials_of(&self, user_id: i64) -> StoreResult<(Option<String>, Option<String>)> {
+        let u = user::Entity::find_by_id(user_id).one(&self.db).await?.ok_or(StoreError::NotFound("user"))?;
+        Ok((u.email, u.password_hash))
+    }
+
     pub async fn user_name(&self, user_id: i64) -> StoreResult<String> {
         Ok(user::Entity::find_by_id(user_id).one(&self.db).await?.ok_or(StoreError::NotFound("user"))?.name)
     }
@@ -110,8 +144,8 @@ impl Store {
         Ok(membership::Entity::find_by_id((scope.org_id, user_id)).one(&self.db).await?.map(|m| m.role))
     }
 
-    /// The organisations a user belongs to: (org id, slug, role), oldest membership first.
-    pub async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<(i64, String, String)>> {
+    /// The organisations a user belongs to, oldest membership first.
+    pub async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>> {
         let ms = membership::Entity::find()
             .filter(membership::Column::UserId.eq(user_id))
             .order_by_asc(membership::Column::CreatedAt)
@@ -120,19 +154,19 @@ impl Store {
         let mut out = Vec::with_capacity(ms.len());
         for m in ms {
             if let Some(org) = organisation::Entity::find_by_id(m.org_id).one(&self.db).await? {
-                out.push((org.id, org.slug, m.role));
+                out.push(Membership { org_id: org.id, slug: org.slug, name: org.name, role: m.role });
             }
         }
         Ok(out)
     }
 
-    /// Members of the organisation: (user id, name, role).
-    pub async fn members(&self, scope: OrgScope) -> StoreResult<Vec<(i64, String, String)>> {
+    /// Members of the organisation: (user id, name, e-mail, role).
+    pub async fn members(&self, scope: OrgScope) -> StoreResult<Vec<(i64, String, Option<String>, String)>> {
         let ms = membership::Entity::find().filter(membership::Column::OrgId.eq(scope.org_id)).all(&self.db).await?;
         let mut out = Vec::with_capacity(ms.len());
         for m in ms {
             if let Some(u) = user::Entity::find_by_id(m.user_id).one(&self.db).await? {
-                out.push((u.id, u.name, m.role));
+                out.push((u.id, u.name, u.email, m.role));
             }
         }
         out.sort_by(|a, b| a.1.cmp(&b.1));
@@ -329,7 +363,7 @@ impl Store {
 }
 
 /// A password account and its membership; `Conflict` when the e-mail or name is taken.
-async fn insert_account(
+pub(super) async fn insert_account(
     txn: &sea_orm::DatabaseTransaction,
     org_id: i64,
     email: &str,
@@ -359,7 +393,7 @@ async fn insert_account(
     Ok(u.id)
 }
 
-async fn audit_in(
+pub(super) async fn audit_in(
     conn: &impl sea_orm::ConnectionTrait,
     org_id: i64,
     user_id: Option<i64>,

@@ -12,6 +12,8 @@ pub enum BlobError {
     NotFound(String),
     #[error("blob store I/O on `{key}`: {source}")]
     Io { key: String, source: std::io::Error },
+    #[error("remote blob store on `{key}`: {message}")]
+    Remote { key: String, message: String },
 }
 
 pub trait BlobStore: Send + Sync {

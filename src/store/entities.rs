@@ -72,6 +72,11 @@ pub mod project {
         pub title: String,
         pub config_yaml: String,
         pub created_at: i64,
+        /// JSON: `{"kind": "config" | "upload" | "s3", ...}`.
+        pub source: String,
+        pub status: String,
+        pub status_error: Option<String>,
+        pub settings_json: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -159,6 +164,31 @@ pub mod session {
         pub token_hash: String,
         pub created_at: i64,
         pub expires_at: i64,
+        pub revoked_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod invitation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "invitations")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub org_id: i64,
+        pub email: String,
+        pub role: String,
+        pub token_hash: String,
+        pub created_by: i64,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
         pub revoked_at: Option<i64>,
     }
 

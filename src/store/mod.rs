@@ -7,7 +7,9 @@
 pub mod accounts;
 pub mod blob;
 pub mod entities;
+pub mod hosted;
 pub mod judgements;
+pub mod s3;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -298,6 +300,8 @@ impl Store {
                     title: Set(title.to_string()),
                     config_yaml: Set(config_yaml.to_string()),
                     created_at: Set(now_ms()),
+                    source: Set("{\"kind\":\"config\"}".into()),
+                    status: Set("ready".into()),
                     ..Default::default()
                 }
                 .insert(&self.db)

@@ -184,7 +184,9 @@ fn the_openapi_document_names_only_routes_that_exist() {
             .replace("{iid}", "1")
             .replace("{bid}", "b1")
             .replace("{uid}", "1")
-            .replace("{kid}", "1");
+            .replace("{kid}", "1")
+            .replace("{inv}", "1")
+            .replace("{token}", "t");
         for method in ops.as_object().unwrap().keys() {
             let verb = method.to_ascii_uppercase();
             let (status, body) = match verb.as_str() {

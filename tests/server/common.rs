@@ -52,15 +52,26 @@ fn free_port() -> u16 {
 
 impl Server {
     pub fn start(config: &Path, args: &[&str]) -> Server {
+        let mut all = vec!["--config", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Server::spawn(config.parent().unwrap(), &all, &[])
+    }
+
+    /// A server without `--config` (hosted mode: projects come from the API), logging into
+    /// `dir`, with extra environment variables.
+    pub fn start_hosted(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(dir, args, env)
+    }
+
+    fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
-        let log = config.with_file_name(format!("server-{port}.log"));
+        let log = dir.join(format!("server-{port}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_lightbulb"))
             .arg("serve")
-            .arg("--config")
-            .arg(config)
             .arg("--bind")
             .arg(format!("127.0.0.1:{port}"))
             .args(args)
+            .envs(env.iter().copied())
             .env("LIGHTBULB_ASSETS", assets())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

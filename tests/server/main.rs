@@ -9,5 +9,6 @@ mod api;
 mod bad_input;
 mod common;
 mod durability;
+mod hosted;
 mod redis;
 mod store;

@@ -1,6 +1,6 @@
 import { useState, type SyntheticEvent } from 'react';
 
-import type { Project } from '../api';
+import { accountsEnabled, keepSessionFresh, withToken, type Project } from '../api';
 import { renderTemplate } from '../template';
 
 export interface Content {
@@ -15,6 +15,9 @@ export interface Content {
 export function ItemContent(props: { project: Project; item: Content; size: 'large' | 'thumb' }) {
   const { project, item, size } = props;
   const [pixelated, setPixelated] = useState(false);
+  // With accounts the image URL carries the access token: one that failed may have expired, so
+  // renew it and render the URL again, once.
+  const [renewedFor, setRenewedFor] = useState<number | null>(null);
 
   if (project.data_type === 'images') {
     // Tiny images (digits, icons) are scaled up without blur.
@@ -22,15 +25,21 @@ export function ItemContent(props: { project: Project; item: Content; size: 'lar
       const img = event.currentTarget;
       setPixelated(img.naturalWidth > 0 && img.naturalWidth <= 96);
     };
+    const onError = () => {
+      if (renewedFor === item.id || !accountsEnabled()) return;
+      const id = item.id;
+      void keepSessionFresh().finally(() => setRenewedFor(id));
+    };
     return (
       <img
         key={item.id}
         className={`item-image item-image--${size}${pixelated ? ' pixelated' : ''}`}
-        src={item.content_url}
+        src={withToken(item.content_url)}
         alt={`Item ${item.path}`}
         loading={size === 'thumb' ? 'lazy' : 'eager'}
         decoding="async"
         onLoad={onLoad}
+        onError={onError}
       />
     );
   }

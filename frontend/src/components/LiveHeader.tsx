@@ -1,10 +1,15 @@
 import type { Project } from '../api';
 import { Bulb } from './Bulb';
 import { count, percent, seconds } from '../format';
-import { Link, navigate, viewPath, type View } from '../router';
+import { Link, navigate, viewPath, type ProjectView } from '../router';
 import type { ProjectEvents } from '../useProjectEvents';
 
-const NAV: { view: View; label: string }[] = [
+export interface NavItem {
+  view: ProjectView;
+  label: string;
+}
+
+export const NAV: NavItem[] = [
   { view: 'label', label: 'Label' },
   { view: 'batches', label: 'Batches' },
   { view: 'charts', label: 'Charts' },
@@ -15,8 +20,17 @@ const NAV: { view: View; label: string }[] = [
 
 const CONNECTION_TEXT = { live: 'Live', polling: 'Polling', connecting: 'Connecting…' } as const;
 
-export function LiveHeader(props: { projects: Project[]; project: Project; view: View; events: ProjectEvents }) {
-  const { projects, project, view, events } = props;
+export function LiveHeader(props: {
+  projects: Project[];
+  project: Project;
+  view: ProjectView;
+  events: ProjectEvents;
+  /** The project's views to link (default: all of embedded mode's). */
+  nav?: NavItem[];
+  /** Hosted mode shows the brand in its own bar above. */
+  brand?: boolean;
+}) {
+  const { projects, project, view, events, nav = NAV, brand = true } = props;
   const stats = events.stats;
   const embedding = stats?.embedding;
   const embeddingBusy = embedding && embedding.total > 0 && embedding.done < embedding.total;
@@ -25,9 +39,11 @@ export function LiveHeader(props: { projects: Project[]; project: Project; view:
   return (
     <header className="topbar">
       <div className="topbar__row">
-        <a className="brand" href="/" aria-label="Lightbulb home">
-          <Bulb /> Lightbulb
-        </a>
+        {brand && (
+          <a className="brand" href="/" aria-label="Lightbulb home">
+            <Bulb /> Lightbulb
+          </a>
+        )}
         {projects.length > 1 ? (
           <label className="project-picker">
             <span className="visually-hidden">Project</span>
@@ -43,7 +59,7 @@ export function LiveHeader(props: { projects: Project[]; project: Project; view:
           <span className="project-title">{project.title || project.id}</span>
         )}
         <nav aria-label="Views" className="nav">
-          {NAV.map((item) => (
+          {nav.map((item) => (
             <Link
               key={item.view}
               to={viewPath(project.id, item.view)}

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 
-import { api, describeError, type ItemFilter, type ItemPage, type ItemStatus, type Project } from '../api';
+import { api, describeError, withToken, type ItemFilter, type ItemPage, type ItemStatus, type Project } from '../api';
 import { ErrorMessage } from '../components/ErrorMessage';
 import { ItemContent } from '../components/ItemContent';
 import { count, percent } from '../format';
@@ -201,7 +201,7 @@ export function DatasetView(props: { project: Project; search: URLSearchParams }
                     <ItemContent project={project} item={item} size="thumb" />
                   </td>
                   <td>
-                    <a href={item.content_url} target="_blank" rel="noreferrer">
+                    <a href={withToken(item.content_url)} target="_blank" rel="noreferrer">
                       {item.path}
                     </a>
                   </td>

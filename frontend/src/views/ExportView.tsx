@@ -1,4 +1,5 @@
 import { api, type Project, type Stats } from '../api';
+import { DownloadLink } from '../components/DownloadLink';
 import { count } from '../format';
 
 export function ExportView(props: { project: Project; stats: Stats | null }) {
@@ -15,12 +16,12 @@ export function ExportView(props: { project: Project; stats: Stats | null }) {
             labelled each item, how long it took and its stage.
           </p>
           <p className="export-links">
-            <a className="button" href={api.exportUrl(project.id, 'csv')} download data-testid="export-csv">
+            <DownloadLink className="button" href={api.exportUrl(project.id, 'csv')} testId="export-csv">
               Download labels (CSV)
-            </a>
-            <a className="button" href={api.exportUrl(project.id, 'jsonl')} download data-testid="export-jsonl">
+            </DownloadLink>
+            <DownloadLink className="button" href={api.exportUrl(project.id, 'jsonl')} testId="export-jsonl">
               Download labels (JSONL)
-            </a>
+            </DownloadLink>
           </p>
         </li>
         <li className="card">
@@ -32,9 +33,9 @@ export function ExportView(props: { project: Project; stats: Stats | null }) {
           </p>
           <p className="export-links">
             {hasModel ? (
-              <a className="button" href={api.modelUrl(project.id)} download data-testid="export-model">
+              <DownloadLink className="button" href={api.modelUrl(project.id)} testId="export-model">
                 Download model (.tar)
-              </a>
+              </DownloadLink>
             ) : (
               <span className="button button--disabled" aria-disabled="true">
                 Download model (.tar)

@@ -1,0 +1,311 @@
+import { useEffect, useState, type FormEvent } from 'react';
+
+import { api, formError, STRATEGIES, type ServerInfo } from '../api';
+import { ErrorMessage } from '../components/ErrorMessage';
+import { EMPTY_SELECTION, UploadPicker, UploadStatus } from '../components/UploadPicker';
+import { navigate, viewPath } from '../router';
+import { uploadFiles, type Selection, type UploadProgress } from '../upload';
+
+type DataType = 'images' | 'text';
+
+export const ENCODERS: Record<DataType, { value: string; label: string }[]> = {
+  images: [{ value: 'mobilenet_v2', label: 'MobileNet v2 (images)' }],
+  text: [{ value: 'minilm_l6', label: 'MiniLM L6 (text)' }],
+};
+
+const STRATEGY_TEXT: Record<string, string> = {
+  entropy: 'Entropy (least sure)',
+  margin: 'Margin (top two closest)',
+  least_confidence: 'Least confidence',
+  random: 'Random',
+  kcenter: 'k-center (cover the dataset)',
+  cluster_margin: 'Cluster margin (unsure and diverse)',
+};
+
+export const strategyText = (s: string) => STRATEGY_TEXT[s] ?? s;
+
+const ID_PATTERN = /^[a-z0-9_-]{1,64}$/;
+
+/** Classes typed one per line or separated by commas. */
+export function parseClasses(text: string): string[] {
+  return text
+    .split(/[\n,]/)
+    .map((c) => c.trim())
+    .filter(Boolean);
+}
+
+function validate(id: string, classes: string[], threshold: number): string | null {
+  if (!ID_PATTERN.test(id)) return 'The project id is 1–64 lower-case letters, digits, “-” or “_”.';
+  if (classes.length < 2 || classes.length > 100) return `Give 2–100 classes (now ${classes.length}).`;
+  const seen = new Set<string>();
+  for (const c of classes) {
+    if (seen.has(c)) return `The class “${c}” is given twice.`;
+    seen.add(c);
+  }
+  if (!(threshold >= 0.5 && threshold <= 1)) return 'The auto-label threshold is between 0.5 and 1.';
+  return null;
+}
+
+/** Create a project (admin, owner): its settings, then its dataset from uploaded files or an
+ * S3 prefix; on success, the import's progress. */
+export function NewProjectView(props: { server: ServerInfo; onCreated: () => void }) {
+  const { server, onCreated } = props;
+  const [id, setId] = useState('');
+  const [title, setTitle] = useState('');
+  const [dataType, setDataType] = useState<DataType>('images');
+  const [classesText, setClassesText] = useState('');
+  const [encoder, setEncoder] = useState(ENCODERS.images[0]!.value);
+  const [threshold, setThreshold] = useState('0.97');
+  const [strategy, setStrategy] = useState<string>('entropy');
+  const [description, setDescription] = useState('');
+  const [source, setSource] = useState<'upload' | 's3'>('upload');
+  const [prefix, setPrefix] = useState('');
+  const [selection, setSelection] = useState<Selection>(EMPTY_SELECTION);
+  /** The project already created (an upload that failed part-way is resumed, not re-created). */
+  const [created, setCreated] = useState<string | null>(null);
+  const [uploaded, setUploaded] = useState<Set<string>>(new Set());
+  const [progress, setProgress] = useState<UploadProgress | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    document.title = 'New project · Lightbulb';
+  }, []);
+
+  const changeType = (next: DataType) => {
+    setDataType(next);
+    // The encoder follows the data type unless one of that type was chosen.
+    if (!ENCODERS[next].some((e) => e.value === encoder)) setEncoder(ENCODERS[next][0]!.value);
+  };
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const classes = parseClasses(classesText);
+    const limit = Number(threshold);
+    const invalid = validate(id, classes, limit);
+    if (invalid) return setError(invalid);
+    if (source === 'upload' && selection.files.length === 0) return setError('Pick the files or the folder to upload.');
+    if (source === 's3' && !prefix.trim()) return setError('Give the S3 prefix to import.');
+    setBusy(true);
+    setError(null);
+    try {
+      if (created !== id) {
+        await api.createProject({
+          id,
+          title: title.trim() || id,
+          data_type: dataType,
+          classes,
+          encoder,
+          auto_label_threshold: limit,
+          strategy,
+          description,
+          source: source === 's3' ? { kind: 's3', prefix: prefix.trim() } : { kind: 'upload' },
+        });
+        setCreated(id);
+        onCreated();
+      }
+      if (source === 'upload') {
+        const remaining = selection.files.filter((f) => !uploaded.has(f.path));
+        const done = new Set(uploaded);
+        try {
+          const summary = await uploadFiles(id, remaining, server, setProgress);
+          for (const path of summary.done) done.add(path);
+        } finally {
+          setUploaded(done);
+        }
+        await api.startIngest(id);
+      }
+      // An S3 import starts with the project (status "importing").
+      onCreated();
+      navigate(viewPath(id, 'ingest'));
+    } catch (e) {
+      setError(formError(e));
+      setBusy(false);
+    }
+  };
+
+  const locked = busy || created !== null;
+  return (
+    <section aria-labelledby="new-title" data-testid="new-project-view">
+      <h1 id="new-title">New project</h1>
+      <form className="form card" onSubmit={(e) => void submit(e)} noValidate>
+        <ErrorMessage error={error} onDismiss={() => setError(null)} />
+        {created && !busy && (
+          <p className="notice" role="status">
+            Project “{created}” is created. Send the files again to finish the upload: those already stored are skipped.
+          </p>
+        )}
+        <div className="form-grid">
+          <label className="block-field">
+            <span>
+              Id <span className="muted">(in URLs: lower-case letters, digits, “-”, “_”)</span>
+            </span>
+            <input
+              type="text"
+              required
+              value={id}
+              onChange={(e) => setId(e.target.value.trim())}
+              disabled={locked}
+              spellCheck={false}
+              data-testid="new-id"
+            />
+          </label>
+          <label className="block-field">
+            Title
+            <input type="text" value={title} onChange={(e) => setTitle(e.target.value)} disabled={locked} data-testid="new-title" />
+          </label>
+        </div>
+
+        <fieldset className="segmented" disabled={locked}>
+          <legend>Data type</legend>
+          <label className="inline-field">
+            <input
+              type="radio"
+              name="data-type"
+              checked={dataType === 'images'}
+              onChange={() => changeType('images')}
+              data-testid="new-type-images"
+            />
+            Images
+          </label>
+          <label className="inline-field">
+            <input
+              type="radio"
+              name="data-type"
+              checked={dataType === 'text'}
+              onChange={() => changeType('text')}
+              data-testid="new-type-text"
+            />
+            Text
+          </label>
+        </fieldset>
+
+        <label className="block-field">
+          <span>
+            Classes <span className="muted">(one per line, or separated by commas; 2–100)</span>
+          </span>
+          <textarea
+            rows={4}
+            value={classesText}
+            onChange={(e) => setClassesText(e.target.value)}
+            disabled={locked}
+            data-testid="new-classes"
+          />
+        </label>
+
+        <div className="form-grid">
+          <label className="block-field">
+            Encoder
+            <select value={encoder} onChange={(e) => setEncoder(e.target.value)} disabled={locked} data-testid="new-encoder">
+              {ENCODERS[dataType].map((e) => (
+                <option key={e.value} value={e.value}>
+                  {e.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="block-field">
+            <span>
+              Auto-label threshold <span className="muted">(0.5–1)</span>
+            </span>
+            <input
+              type="number"
+              min={0.5}
+              max={1}
+              step={0.01}
+              value={threshold}
+              onChange={(e) => setThreshold(e.target.value)}
+              disabled={locked}
+              data-testid="new-threshold"
+            />
+          </label>
+          <label className="block-field">
+            Next items by
+            <select value={strategy} onChange={(e) => setStrategy(e.target.value)} disabled={locked} data-testid="new-strategy">
+              {STRATEGIES.map((s) => (
+                <option key={s} value={s}>
+                  {strategyText(s)}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+
+        <label className="block-field">
+          <span>
+            Instructions for labellers <span className="muted">(HTML, shown above each item)</span>
+          </span>
+          <textarea
+            rows={3}
+            value={description}
+            onChange={(e) => setDescription(e.target.value)}
+            disabled={locked}
+            data-testid="new-description"
+          />
+        </label>
+
+        <fieldset className="source">
+          <legend>Dataset</legend>
+          {server.s3 && (
+            <div className="segmented">
+              <label className="inline-field">
+                <input
+                  type="radio"
+                  name="source"
+                  checked={source === 'upload'}
+                  onChange={() => setSource('upload')}
+                  disabled={locked}
+                  data-testid="source-upload"
+                />
+                Upload files
+              </label>
+              <label className="inline-field">
+                <input
+                  type="radio"
+                  name="source"
+                  checked={source === 's3'}
+                  onChange={() => setSource('s3')}
+                  disabled={locked}
+                  data-testid="source-s3"
+                />
+                Import an S3 prefix
+              </label>
+            </div>
+          )}
+          {source === 's3' ? (
+            <label className="block-field">
+              <span>
+                Prefix <span className="muted">(in the server's import bucket, e.g. incoming/cats/)</span>
+              </span>
+              <input
+                type="text"
+                value={prefix}
+                onChange={(e) => setPrefix(e.target.value)}
+                disabled={locked}
+                spellCheck={false}
+                data-testid="s3-prefix"
+              />
+            </label>
+          ) : (
+            <UploadPicker server={server} dataType={dataType} selection={selection} onChange={setSelection} disabled={busy} />
+          )}
+        </fieldset>
+
+        {progress && <UploadStatus progress={progress} />}
+        <div className="actions">
+          <button type="submit" className="primary" disabled={busy} data-testid="new-submit">
+            {busy
+              ? source === 'upload' && progress
+                ? 'Uploading…'
+                : 'Creating…'
+              : created
+                ? 'Finish the upload'
+                : source === 'upload'
+                  ? 'Create and upload'
+                  : 'Create and import'}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
