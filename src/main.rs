@@ -111,6 +111,11 @@ struct ServeArgs {
     #[command(flatten)]
     #[serde(skip_serializing_if = "S3Flags::is_empty")]
     s3: S3Flags,
+    /// URL other server processes reach this one at, to forward requests for the projects it
+    /// runs [default: http://<bind>].
+    #[arg(long, env = "LIGHTBULB_ADVERTISE_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    advertise_url: Option<String>,
     #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     assets: Option<PathBuf>,

@@ -4,6 +4,9 @@ import { api, describeError, type Project, type ServerInfo } from './api';
 import { ErrorMessage } from './components/ErrorMessage';
 import { Bulb } from './components/Bulb';
 import { LiveHeader } from './components/LiveHeader';
+import { LoadingPage } from './components/Loading';
+import { PageShell } from './components/PageShell';
+import { RetryError } from './components/RetryError';
 import { HostedApp } from './HostedApp';
 import { isEmbeddedView, Link, navigate, useRoute, viewPath, type View } from './router';
 import { useProjectEvents } from './useProjectEvents';
@@ -23,27 +26,19 @@ export function App() {
     api.server().then(setServer, (e: unknown) => setError(describeError(e)));
   }, []);
 
-  if (error) {
-    return (
-      <main className="page">
-        <h1>Lightbulb</h1>
-        <ErrorMessage error={`Could not reach the server: ${error}`} />
-        <button type="button" onClick={() => window.location.reload()}>
-          Retry
-        </button>
-      </main>
-    );
-  }
-  if (!server) {
-    return (
-      <main className="page">
-        <p className="loading" role="status">
-          Loading…
-        </p>
-      </main>
-    );
-  }
+  if (error) return <StartFailed error={`Could not reach the server: ${error}`} />;
+  if (!server) return <LoadingPage />;
   return server.accounts ? <HostedApp server={server} /> : <EmbeddedApp />;
+}
+
+/** What the app needs first did not load: say so, and offer to reload the page. */
+function StartFailed(props: { error: string }) {
+  return (
+    <main className="page">
+      <h1>Lightbulb</h1>
+      <RetryError error={props.error} onRetry={() => window.location.reload()} />
+    </main>
+  );
 }
 
 /** Embedded mode: the config's projects, no sign-in, a labeller id per tab. */
@@ -62,26 +57,8 @@ function EmbeddedApp() {
     if (only && route.pid === null) navigate(viewPath(only.id, 'label'), { replace: true });
   }, [only, route.pid]);
 
-  if (error) {
-    return (
-      <main className="page">
-        <h1>Lightbulb</h1>
-        <ErrorMessage error={`Could not load the projects: ${error}`} />
-        <button type="button" onClick={() => window.location.reload()}>
-          Retry
-        </button>
-      </main>
-    );
-  }
-  if (!projects) {
-    return (
-      <main className="page">
-        <p className="loading" role="status">
-          Loading…
-        </p>
-      </main>
-    );
-  }
+  if (error) return <StartFailed error={`Could not load the projects: ${error}`} />;
+  if (!projects) return <LoadingPage />;
   const project = route.pid === null ? undefined : projects.find((p) => p.id === route.pid);
   if (!project) return <ProjectList projects={projects} unknown={route.pid} />;
   const view = isEmbeddedView(route.view) ? route.view : 'label';
@@ -97,20 +74,14 @@ function ProjectPage(props: { projects: Project[]; project: Project; view: View;
   }, [project]);
 
   return (
-    <>
-      <a className="skip-link" href="#main">
-        Skip to content
-      </a>
-      <LiveHeader projects={projects} project={project} view={view} events={events} />
-      <main id="main" className="page" tabIndex={-1}>
-        {view === 'label' && <LabelView project={project} />}
-        {view === 'batches' && <BatchView project={project} events={events} />}
-        {view === 'charts' && <ChartsView stats={events.stats} />}
-        {view === 'items' && <DatasetView project={project} search={search} />}
-        {view === 'score' && <ScoreView project={project} />}
-        {view === 'export' && <ExportView project={project} stats={events.stats} />}
-      </main>
-    </>
+    <PageShell header={<LiveHeader projects={projects} project={project} view={view} events={events} />}>
+      {view === 'label' && <LabelView project={project} />}
+      {view === 'batches' && <BatchView project={project} events={events} />}
+      {view === 'charts' && <ChartsView stats={events.stats} />}
+      {view === 'items' && <DatasetView project={project} search={search} />}
+      {view === 'score' && <ScoreView project={project} />}
+      {view === 'export' && <ExportView project={project} stats={events.stats} />}
+    </PageShell>
   );
 }
 

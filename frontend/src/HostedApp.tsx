@@ -17,6 +17,9 @@ import {
 import { ErrorMessage } from './components/ErrorMessage';
 import { HostedBar } from './components/HostedBar';
 import { LiveHeader } from './components/LiveHeader';
+import { Loading, LoadingPage } from './components/Loading';
+import { PageShell } from './components/PageShell';
+import { RetryError } from './components/RetryError';
 import { canStartLabelling } from './components/StatusBadge';
 import { resetQueues } from './labelQueue';
 import { Link, navigate, useRoute, viewPath, type ProjectView, type Route } from './router';
@@ -79,18 +82,8 @@ export function HostedApp(props: { server: ServerInfo }) {
     if (route.page === 'signup') return <SignUpView next={next} />;
     return <SignInView next={next} />;
   }
-  if (route.page === 'signin' || route.page === 'signup' || route.page === 'home') return <Loading />;
+  if (route.page === 'signin' || route.page === 'signup' || route.page === 'home') return <LoadingPage />;
   return <Workspace key={identity} server={props.server} current={current} route={route} />;
-}
-
-function Loading() {
-  return (
-    <main className="page">
-      <p className="loading" role="status">
-        Loading…
-      </p>
-    </main>
-  );
 }
 
 /** The signed-in app for one user in one organisation. */
@@ -126,31 +119,14 @@ function Workspace(props: { server: ServerInfo; current: StoredSession; route: R
   const role: Role = me?.role ?? current.role;
   const bar = <HostedBar me={me} role={role} current={current} page={route.page} />;
 
-  const page = (body: ReactNode) => (
-    <>
-      <a className="skip-link" href="#main">
-        Skip to content
-      </a>
-      {bar}
-      <main id="main" className="page" tabIndex={-1}>
-        {body}
-      </main>
-    </>
-  );
+  const page = (body: ReactNode) => <PageShell header={bar}>{body}</PageShell>;
 
   if (!projects) {
     return page(
       error ? (
-        <>
-          <ErrorMessage error={`Could not load the projects: ${error}`} />
-          <button type="button" onClick={() => void reloadProjects()}>
-            Retry
-          </button>
-        </>
+        <RetryError error={`Could not load the projects: ${error}`} onRetry={() => void reloadProjects()} />
       ) : (
-        <p className="loading" role="status">
-          Loading…
-        </p>
+        <Loading />
       ),
     );
   }
@@ -240,7 +216,7 @@ function ProjectArea(props: {
   const onStatus = useCallback(() => void reload(), [reload]);
 
   if (!project) {
-    if (checked !== pid) return page(<p className="loading" role="status">Loading…</p>);
+    if (checked !== pid) return page(<Loading />);
     return page(
       <div data-testid="project-not-found">
         <div className="error" role="alert">
@@ -323,16 +299,16 @@ function ProjectPage(props: {
   })();
 
   return (
-    <>
-      <a className="skip-link" href="#main">
-        Skip to content
-      </a>
-      {bar}
-      <LiveHeader projects={projects} project={project} view={view} events={events} nav={projectNav(role)} brand={false} />
-      <main id="main" className="page" tabIndex={-1}>
-        {body}
-      </main>
-    </>
+    <PageShell
+      header={
+        <>
+          {bar}
+          <LiveHeader projects={projects} project={project} view={view} events={events} nav={projectNav(role)} brand={false} />
+        </>
+      }
+    >
+      {body}
+    </PageShell>
   );
 }
 

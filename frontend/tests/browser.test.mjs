@@ -20,51 +20,37 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BASE = (process.env.LIGHTBULB_URL ?? '').replace(/\/+$/, '');
+import {
+  BASE,
+  fail,
+  LAUNCH_OPTIONS,
+  readTruth,
+  reportFailure,
+  requireChromium,
+  run,
+  STEP_MS,
+  stepRunner,
+  TRUTH,
+  VIEWPORT,
+  waitReady,
+} from './helpers.mjs';
+
 const IMAGE = process.env.LIGHTBULB_TEST_IMAGE ?? '';
-const SHOTS = process.env.LIGHTBULB_SCREENSHOTS ?? '';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ACCURACY_TIMEOUT_MS = Number(process.env.LIGHTBULB_ACCURACY_TIMEOUT_S ?? 60) * 1000;
-const READY_TIMEOUT_MS = Number(process.env.LIGHTBULB_READY_TIMEOUT_S ?? 60) * 1000;
-const DEFAULT_TRUTH = path.resolve(here, '../../.deps/data/mnist/truth-10class.csv');
-const TRUTH = process.env.LIGHTBULB_TRUTH ?? (fs.existsSync(DEFAULT_TRUTH) ? DEFAULT_TRUTH : '');
 
 /** The test labels at most this many items looking for a batch before it gives up. */
 const MAX_LABELS = 150;
 const FIRST_LABELS = 12;
 const ACCURACY_LABELS = 30;
-const STEP_MS = 15_000;
-
-class TestFailure extends Error {}
-const fail = (message) => {
-  throw new TestFailure(message);
-};
 
 function requireEnv() {
   if (!BASE) fail('LIGHTBULB_URL is not set (the base URL of a running Lightbulb server, e.g. http://127.0.0.1:5000)');
   if (!IMAGE) fail('LIGHTBULB_TEST_IMAGE is not set (an image file to upload on the scoring page)');
   if (!fs.existsSync(IMAGE)) fail(`LIGHTBULB_TEST_IMAGE=${IMAGE} does not exist`);
-  if (!fs.existsSync(CHROMIUM)) {
-    fail(`no browser at ${CHROMIUM}: apt-get install -y --no-install-recommends chromium (or set CHROMIUM_PATH)`);
-  }
-}
-
-function readTruth(file) {
-  const truth = new Map();
-  if (!file) return truth;
-  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/);
-  for (const line of lines.slice(1)) {
-    const comma = line.lastIndexOf(',');
-    if (comma < 0) continue;
-    const p = line.slice(0, comma).replace(/^"|"$/g, '');
-    truth.set(p, line.slice(comma + 1).trim().replace(/^"|"$/g, ''));
-  }
-  return truth;
+  requireChromium();
 }
 
 async function getJson(url) {
@@ -76,23 +62,6 @@ async function getJson(url) {
   }
   if (!response.ok) fail(`GET ${url} answered ${response.status}: ${await response.text()}`);
   return response.json();
-}
-
-/** Wait for GET /readyz to answer 200 (projects loaded, database up). */
-async function waitReady() {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(`${BASE}/readyz`);
-      if (response.ok) return;
-      last = `HTTP ${response.status}`;
-    } catch (error) {
-      last = error.cause?.message ?? error.message;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  fail(`${BASE}/readyz did not answer 200 within ${READY_TIMEOUT_MS / 1000} s (last: ${last})`);
 }
 
 async function main() {
@@ -113,21 +82,7 @@ async function main() {
   console.log(`project ${project.id}: ${project.classes.length} classes; truth file: ${TRUTH || 'none'}`);
 
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightbulb-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 800 },
-  });
+  const context = await chromium.launchPersistentContext(userDataDir, { ...LAUNCH_OPTIONS, viewport: VIEWPORT });
   const page = context.pages()[0] ?? (await context.newPage());
   const logs = [];
   page.on('console', (m) => {
@@ -142,14 +97,8 @@ async function main() {
     }
   });
 
-  let current = 'start';
-  const step = async (name, fn) => {
-    current = name;
-    const started = Date.now();
-    console.log(`▶ ${name}`);
-    await fn();
-    console.log(`✓ ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  };
+  const steps = stepRunner();
+  const { step } = steps;
 
   const state = { labels: 0, seen: new Set(), byTruth: 0, byGuess: 0, byCycle: 0 };
 
@@ -344,20 +293,7 @@ async function main() {
     );
     return 0;
   } catch (error) {
-    const message = error instanceof TestFailure ? error.message : error?.stack ?? String(error);
-    console.error(`\nFAIL in step "${current}": ${message}`);
-    if (logs.length) console.error(`browser console:\n  ${logs.slice(-20).join('\n  ')}`);
-    if (SHOTS) {
-      try {
-        fs.mkdirSync(SHOTS, { recursive: true });
-        const stem = path.join(SHOTS, `failure-${current.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '')}`);
-        await page.screenshot({ path: `${stem}.png`, fullPage: true });
-        fs.writeFileSync(`${stem}.html`, await page.content());
-        console.error(`screenshot: ${stem}.png`);
-      } catch (shotError) {
-        console.error(`could not save a screenshot: ${shotError}`);
-      }
-    }
+    await reportFailure(error, steps.current, { logs, logTail: 20, prefix: 'failure', pages: [{ page, suffix: '' }] });
     return 1;
   } finally {
     await context.close().catch(() => {});
@@ -365,10 +301,4 @@ async function main() {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error) => {
-    console.error(`FAIL: ${error instanceof TestFailure ? error.message : error?.stack ?? error}`);
-    process.exit(1);
-  },
-);
+run(main);

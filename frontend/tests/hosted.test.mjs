@@ -20,24 +20,31 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BASE = (process.env.LIGHTBULB_URL ?? '').replace(/\/+$/, '');
+import {
+  BASE,
+  fail,
+  here,
+  LAUNCH_OPTIONS,
+  readTruth,
+  reportFailure,
+  requireChromium,
+  run,
+  STEP_MS,
+  stepRunner,
+  TRUTH,
+  VIEWPORT,
+  waitReady,
+} from './helpers.mjs';
+
 const IMAGES = process.env.LIGHTBULB_IMAGES ?? path.resolve(here, '../../.deps/data/mnist/images');
-const SHOTS = process.env.LIGHTBULB_SCREENSHOTS ?? '';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const READY_TIMEOUT_MS = Number(process.env.LIGHTBULB_READY_TIMEOUT_S ?? 60) * 1000;
 const INGEST_TIMEOUT_MS = Number(process.env.LIGHTBULB_INGEST_TIMEOUT_S ?? 300) * 1000;
-const DEFAULT_TRUTH = path.resolve(here, '../../.deps/data/mnist/truth-10class.csv');
-const TRUTH = process.env.LIGHTBULB_TRUTH ?? (fs.existsSync(DEFAULT_TRUTH) ? DEFAULT_TRUTH : '');
 
 const IMAGE_COUNT = 40;
 const TEXT_COUNT = 10;
 const LABELS_A = 3;
-const STEP_MS = 15_000;
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 const A = { org: 'acme', orgName: 'Acme Inc', name: 'alice', email: 'alice@acme.test', password: 'alice-password-1' };
@@ -66,11 +73,6 @@ const PUBLIC_API = [
   /^\/api\/v1\/invitations\/[^/]+$/,
 ];
 
-class TestFailure extends Error {}
-const fail = (message) => {
-  throw new TestFailure(message);
-};
-
 function imageFiles() {
   return Array.from({ length: IMAGE_COUNT }, (_, i) => path.join(IMAGES, `${String(i + 1).padStart(5, '0')}.png`));
 }
@@ -79,39 +81,12 @@ function requireEnv() {
   if (!BASE) fail('LIGHTBULB_URL is not set (the base URL of a running Lightbulb server with accounts on)');
   const missing = imageFiles().filter((f) => !fs.existsSync(f));
   if (missing.length) fail(`LIGHTBULB_IMAGES=${IMAGES} lacks ${missing.length} of the test images, e.g. ${missing[0]}`);
-  if (!fs.existsSync(CHROMIUM)) {
-    fail(`no browser at ${CHROMIUM}: apt-get install -y --no-install-recommends chromium (or set CHROMIUM_PATH)`);
-  }
-}
-
-function readTruth(file) {
-  const truth = new Map();
-  if (!file) return truth;
-  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/);
-  for (const line of lines.slice(1)) {
-    const comma = line.lastIndexOf(',');
-    if (comma < 0) continue;
-    const p = line.slice(0, comma).replace(/^"|"$/g, '');
-    truth.set(p, line.slice(comma + 1).trim().replace(/^"|"$/g, ''));
-  }
-  return truth;
+  requireChromium();
 }
 
 /** Wait for GET /readyz to answer 200, then check that accounts are on. */
-async function waitReady() {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last = '';
-  for (;;) {
-    try {
-      const response = await fetch(`${BASE}/readyz`);
-      if (response.ok) break;
-      last = `HTTP ${response.status}`;
-    } catch (error) {
-      last = error.cause?.message ?? error.message;
-    }
-    if (Date.now() > deadline) fail(`${BASE}/readyz did not answer 200 within ${READY_TIMEOUT_MS / 1000} s (last: ${last})`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+async function waitAccounts() {
+  await waitReady();
   const response = await fetch(`${BASE}/api/v1/server`, { headers: { Accept: 'application/json' } });
   if (!response.ok) fail(`GET /api/v1/server answered ${response.status}: ${await response.text()}`);
   const server = await response.json();
@@ -130,31 +105,18 @@ function writeTexts(dir) {
 
 async function main() {
   requireEnv();
-  const server = await waitReady();
+  const server = await waitAccounts();
   const truth = readTruth(TRUTH);
   console.log(`server: ${JSON.stringify(server)}; truth file: ${TRUTH || 'none'}`);
 
   const textDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightbulb-notes-'));
   const texts = writeTexts(textDir);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await chromium.launch(LAUNCH_OPTIONS);
 
   // One browser context per person: separate localStorage, so separate sessions.
   const people = [];
   const openAs = async (who) => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await browser.newContext({ viewport: VIEWPORT });
     const page = await context.newPage();
     const person = { who, context, page, logs: [], unauthorised: [], withUserHeader: [], sockets: [], uploads: [] };
     page.on('console', (m) => {
@@ -183,14 +145,8 @@ async function main() {
     return person;
   };
 
-  let current = 'start';
-  const step = async (name, fn) => {
-    current = name;
-    const started = Date.now();
-    console.log(`▶ ${name}`);
-    await fn();
-    console.log(`✓ ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  };
+  const steps = stepRunner();
+  const { step } = steps;
 
   const visible = async (page, testId, what, timeout = STEP_MS) => {
     try {
@@ -478,23 +434,12 @@ async function main() {
     console.log('PASS: two organisations isolated; a labeller joined by invitation');
     return 0;
   } catch (error) {
-    const message = error instanceof TestFailure ? error.message : error?.stack ?? String(error);
-    console.error(`\nFAIL in step "${current}": ${message}`);
-    const logs = people.flatMap((p) => p.logs);
-    if (logs.length) console.error(`browser console:\n  ${logs.slice(-30).join('\n  ')}`);
-    if (SHOTS) {
-      try {
-        fs.mkdirSync(SHOTS, { recursive: true });
-        const stem = path.join(SHOTS, `hosted-failure-${current.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '')}`);
-        for (const person of people) {
-          await person.page.screenshot({ path: `${stem}-${person.who}.png`, fullPage: true });
-          fs.writeFileSync(`${stem}-${person.who}.html`, await person.page.content());
-          console.error(`screenshot: ${stem}-${person.who}.png`);
-        }
-      } catch (shotError) {
-        console.error(`could not save a screenshot: ${shotError}`);
-      }
-    }
+    await reportFailure(error, steps.current, {
+      logs: people.flatMap((p) => p.logs),
+      logTail: 30,
+      prefix: 'hosted-failure',
+      pages: people.map((p) => ({ page: p.page, suffix: `-${p.who}` })),
+    });
     return 1;
   } finally {
     await browser.close().catch(() => {});
@@ -502,10 +447,4 @@ async function main() {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error) => {
-    console.error(`FAIL: ${error instanceof TestFailure ? error.message : error?.stack ?? error}`);
-    process.exit(1);
-  },
-);
+run(main);

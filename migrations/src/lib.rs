@@ -8,6 +8,7 @@ mod m0001_initial;
 mod m0002_accounts;
 mod m0003_deployment;
 mod m0004_hosted_projects;
+mod m0005_project_owners;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_accounts::Migration),
             Box::new(m0003_deployment::Migration),
             Box::new(m0004_hosted_projects::Migration),
+            Box::new(m0005_project_owners::Migration),
         ]
     }
 }

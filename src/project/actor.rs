@@ -54,6 +54,8 @@ pub struct ProjectContext {
     pub trainer: Mutex<Option<Trainer>>,
     /// Settings that may change while the project runs (the API's PATCH .../settings).
     pub settings: Arc<RwLock<super::settings::ProjectSettings>>,
+    /// Where leases are remembered beyond this process (Redis), for a takeover.
+    pub lease_mirror: Option<Arc<dyn super::leases::LeaseMirror>>,
 }
 
 impl ProjectContext {
@@ -97,6 +99,19 @@ impl ProjectActor {
             stats_dirty: true,
             user_names: HashMap::new(),
         }
+    }
+
+    /// Tells the lease mirror about leases just given to `user_id`.
+    fn mirror_held(&self, user_id: i64, indices: impl Iterator<Item = usize>) {
+        let Some(mirror) = &self.cx.lease_mirror else { return };
+        let held = indices
+            .filter_map(|i| {
+                let expires = self.state.lease_expiry(i)?;
+                let test = self.state.is_test_pending(i);
+                Some(super::leases::HeldLease { item_id: self.state.item(i).id, user_id, expires, test })
+            })
+            .collect();
+        mirror.held(held);
     }
 
     fn fresh_state(cx: &ProjectContext) -> ProjectState {
@@ -371,10 +386,14 @@ impl Actor for ProjectActor {
                 let labels = cx.store.live_labels(cx.scope).await;
                 let models = cx.store.models(cx.scope).await;
                 let names = cx.store.member_names(crate::store::OrgScope { org_id: cx.scope.org_id }).await;
-                (labels, models, names)
+                let leases = match &cx.lease_mirror {
+                    Some(mirror) => mirror.load().await,
+                    None => Ok(Vec::new()),
+                };
+                (labels, models, names, leases)
             }
             .into_actor(self)
-            .map(|(labels, models, names), act, ctx| {
+            .map(|(labels, models, names, leases), act, ctx| {
                 act.state = Self::fresh_state(&act.cx);
                 if let Some(rows) = act.cx.rows.read().ok().and_then(|r| r.clone()) {
                     act.state.set_rows(&rows);
@@ -416,6 +435,25 @@ impl Actor for ProjectActor {
                 }
                 if let Ok(names) = names {
                     act.user_names = names;
+                }
+                // Leases handed out by a previous owner of the project (before a takeover)
+                // hold their items, and TEST ones keep them in TEST.
+                match leases {
+                    Ok(leases) => {
+                        let now = now_ms();
+                        let restored = leases
+                            .iter()
+                            .filter(|l| {
+                                act.state
+                                    .index_of(l.item_id)
+                                    .is_some_and(|i| act.state.restore_lease(i, l.user_id, l.expires, l.test, now))
+                            })
+                            .count();
+                        if restored > 0 {
+                            tracing::info!(project = %act.cx.slug, restored, "leases restored");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "loading leases failed; their items may be handed out again"),
                 }
                 act.loaded = true;
                 act.training = false;
@@ -553,6 +591,7 @@ impl Handler<Next> for ProjectActor {
     fn handle(&mut self, msg: Next, _: &mut Context<Self>) -> Self::Result {
         let handouts: Vec<Handout> = self.state.next(msg.user_id, msg.count, now_ms());
         self.mark_changed();
+        self.mirror_held(msg.user_id, handouts.iter().map(|h| h.index));
         MessageResult(
             handouts
                 .into_iter()
@@ -611,6 +650,9 @@ impl Handler<CommitLabels> for ProjectActor {
             rows.push((plan.index, Some(plan.class), msg.user_id, plan.stage, ms));
         }
         self.append_judgements(&rows);
+        if let Some(m) = &self.cx.lease_mirror {
+            m.released(rows.iter().map(|r| self.state.item(r.0).id).collect());
+        }
         self.mark_changed();
         self.schedule_training(ctx);
         self.state.label_count()
@@ -644,6 +686,7 @@ impl Handler<CommitUndo> for ProjectActor {
     type Result = Option<(i64, String, String)>;
     fn handle(&mut self, msg: CommitUndo, ctx: &mut Context<Self>) -> Self::Result {
         let live = self.state.commit_undo(msg.user_id, msg.label_id, msg.index, now_ms())?;
+        self.mirror_held(msg.user_id, std::iter::once(msg.index));
         self.append_judgements(&[(msg.index, None, msg.user_id, live.stage, None)]);
         self.mark_changed();
         self.schedule_training(ctx);
@@ -662,7 +705,11 @@ pub struct Skip {
 impl Handler<Skip> for ProjectActor {
     type Result = Result<usize, LabelRefusal>;
     fn handle(&mut self, msg: Skip, _: &mut Context<Self>) -> Self::Result {
-        self.state.skip(msg.user_id, msg.item_id, now_ms())
+        let skipped = self.state.skip(msg.user_id, msg.item_id, now_ms())?;
+        if let Some(m) = &self.cx.lease_mirror {
+            m.released(vec![msg.item_id]);
+        }
+        Ok(skipped)
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod compute;
 pub mod events;
+pub mod leases;
 pub mod settings;
 pub mod state;
 pub mod views;
@@ -51,6 +52,10 @@ pub struct Opening {
     /// Where its models and embedding caches go.
     pub blobs: Arc<dyn BlobStore>,
     pub settings: Arc<RwLock<ProjectSettings>>,
+    /// Where the actor publishes events (relayed through Redis when configured).
+    pub events: events::Events,
+    /// Where leases are remembered beyond this process (Redis when configured).
+    pub lease_mirror: Option<Arc<dyn leases::LeaseMirror>>,
 }
 
 /// The local directory of the config's `model.directory` (the embedded default).
@@ -61,7 +66,7 @@ pub fn local_blobs(config: &TaskConfig) -> Arc<dyn BlobStore> {
 /// Lists the dataset, registers its items, and starts the actor, trainer and scorer. Listing
 /// runs on a blocking thread; embedding starts in the background.
 pub async fn open(store: &Store, opening: Opening, options: &OpenOptions) -> anyhow::Result<ProjectHandle> {
-    let Opening { scope, slug, config, blobs, settings } = opening;
+    let Opening { scope, slug, config, blobs, settings, events, lease_mirror } = opening;
     let slug = slug.as_str();
     let listed = Instant::now();
     let cfg = config.clone();
@@ -101,10 +106,7 @@ pub async fn open(store: &Store, opening: Opening, options: &OpenOptions) -> any
         item_ids,
         store: store.clone(),
         blobs,
-        events: match &options.relay {
-            Some(relay) => events::Events::relayed(relay.for_project(scope.project_id)),
-            None => events::Events::default(),
-        },
+        events,
         judgements,
         current_head: current_head.clone(),
         rows: RwLock::new(None),
@@ -112,10 +114,8 @@ pub async fn open(store: &Store, opening: Opening, options: &OpenOptions) -> any
         trainer: Mutex::new(None),
         metrics: options.metrics.clone(),
         settings,
+        lease_mirror,
     });
-    if let Some(relay) = &options.relay {
-        relay.register(scope.project_id, cx.events.clone());
-    }
     let actor_cx = cx.clone();
     let addr = Supervisor::start(move |_| ProjectActor::new(actor_cx));
     let trainer = Trainer::start(

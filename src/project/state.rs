@@ -383,6 +383,30 @@ impl ProjectState {
     }
 
     /// Removes a label that was undone in the database and leases the item back to `user_id`.
+    /// Restores a lease remembered outside this process (a takeover from a dead owner), unless
+    /// it expired or the item got a label meanwhile. A TEST lease keeps its item in TEST.
+    pub fn restore_lease(&mut self, index: usize, user_id: i64, expires: Millis, test: bool, now: Millis) -> bool {
+        if expires <= now || index >= self.items.len() || self.labels.contains_key(&index) {
+            return false;
+        }
+        let stage = if test { Stage::Test } else { Stage::Train };
+        if test {
+            self.test_pending.insert(index);
+        }
+        self.leases.insert(index, Lease { user_id, expires, stage });
+        true
+    }
+
+    /// Whether an unlabelled item is reserved for the TEST stage.
+    pub fn is_test_pending(&self, index: usize) -> bool {
+        self.test_pending.contains(&index)
+    }
+
+    /// When the lease on an item ends (None: not leased).
+    pub fn lease_expiry(&self, index: usize) -> Option<Millis> {
+        self.leases.get(&index).map(|l| l.expires)
+    }
+
     pub fn commit_undo(&mut self, user_id: i64, label_id: i64, index: usize, now: Millis) -> Option<LiveLabel> {
         let live = self.labels.get(&index).filter(|l| l.label_id == label_id)?.clone();
         self.labels.remove(&index);
@@ -547,6 +571,18 @@ mod tests {
         let (train, test) = s.training_sets();
         assert_eq!(train.len() + test.len(), 100);
         assert!((24..=26).contains(&test.len()), "{} test labels", test.len());
+    }
+
+    #[test]
+    fn restored_leases_hold_their_items_and_their_stage() {
+        let mut s = state(10, 0.0);
+        assert!(s.restore_lease(3, 7, 5_000, true, 1_000));
+        assert!(!s.restore_lease(4, 7, 500, false, 1_000), "an expired lease is not restored");
+        let handed: Vec<usize> = s.next(8, 9, 1_000).into_iter().map(|h| h.index).collect();
+        assert!(!handed.contains(&3), "{handed:?}");
+        let plan = s.plan_label(7, s.item(3).id, "a", 1_000).unwrap();
+        assert_eq!(plan.stage, Stage::Test, "a restored TEST lease keeps its item in TEST");
+        assert_eq!(s.lease_expiry(3), Some(5_000));
     }
 
     #[test]

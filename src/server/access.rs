@@ -80,7 +80,7 @@ impl Caller {
 }
 
 /// The token of `Authorization: Bearer`, else of `?access_token=`.
-fn presented_token(req: &HttpRequest) -> Option<String> {
+pub(super) fn presented_token(req: &HttpRequest) -> Option<String> {
     if let Some(v) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
         let v = v.to_str().ok()?;
         let (scheme, token) = v.split_once(' ')?;
@@ -105,7 +105,10 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
             .await?
             .filter(|k| crate::auth::same(&k.key_hash, &crate::auth::digest(presented.whole)))
             .ok_or_else(|| ApiError::Unauthenticated("the API key is unknown or revoked".into()))?;
-        state.limiter.hit(&key.prefix, state.api_key_rate, &state.metrics).await.map_err(ApiError::RateLimited)?;
+        // A request forwarded by another process of the deployment was counted there.
+        if !super::forward::is_forwarded(state, req.headers()) {
+            state.limiter.hit(&key.prefix, state.api_key_rate, &state.metrics).await.map_err(ApiError::RateLimited)?;
+        }
         // Last use to the minute: a scoring client does not turn every request into a write.
         let stale = key.last_used_at.is_none_or(|t| crate::store::now_ms() - t >= LAST_USE_RESOLUTION_MS);
         if stale {
@@ -140,6 +143,20 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
     Ok(Caller { user_id, name, org, grant: Grant::Role { role, session: Some(claims.sid) } })
 }
 
+/// The organisation a request acts in, from its credential alone (no session check): enough
+/// to route it; the process that answers checks everything else. An API key's request is
+/// counted against its rate limit here, since the process it is forwarded to will not.
+pub async fn caller_org(req: &HttpRequest, state: &AppState) -> Result<Option<i64>, ApiError> {
+    let Some(auth) = &state.auth else { return Ok(Some(state.org.org_id)) };
+    let Some(token) = presented_token(req) else { return Ok(None) };
+    if let Some(presented) = keys::parse(&token) {
+        let Some(key) = state.store.api_key_by_prefix(presented.prefix).await? else { return Ok(None) };
+        state.limiter.hit(&key.prefix, state.api_key_rate, &state.metrics).await.map_err(ApiError::RateLimited)?;
+        return Ok(Some(key.org_id));
+    }
+    Ok(auth.keys.verify(&token).ok().map(|claims| claims.org))
+}
+
 /// The caller and the open project `pid`, when they may do `action` on it. A project still
 /// being ingested answers 409 with its status.
 pub async fn project_access(
@@ -168,6 +185,12 @@ pub async fn entry_access(
 
 /// The running project of an entry, or why there is none yet.
 pub fn open_handle(entry: &Entry) -> Result<ProjectHandle, ApiError> {
+    if let Some(owner) = entry.remote_owner() {
+        return Err(ApiError::NotReady(format!(
+            "project `{}` is run by another server process ({owner}) and this request was not forwarded; retry",
+            entry.slug
+        )));
+    }
     entry.handle().cloned().ok_or_else(|| {
         ApiError::Conflict(format!(
             "project `{}` is not open yet (status {}): see GET /api/v1/projects/{}/ingest",

@@ -81,15 +81,56 @@ pub async fn open_config_project(
     config: TaskConfig,
     yaml: &str,
 ) -> anyhow::Result<()> {
+    if state.projects.get(org.org_id, slug).is_some() {
+        anyhow::bail!("two configs map to the project id `{slug}`; rename one file");
+    }
     let scope = state.store.upsert_project(org, slug, &config.task.title, yaml).await?;
     let row = state.store.project_row(scope).await?;
     let settings = settings_of(&config, row.settings_json.as_deref());
-    let entry = Arc::new(Entry::new(scope, slug, Arc::new(config.clone()), Source::Config, settings, Status::Indexing));
-    let blobs = project_blobs(state, scope, &config);
-    let opening = Opening { scope, slug: slug.to_string(), config, blobs, settings: entry.settings.clone() };
-    let handle = crate::project::open(&state.store, opening, &state.open).await?;
-    entry.set_open(handle);
-    state.projects.insert(entry);
+    let events = state.project_events(scope.project_id);
+    let entry =
+        Arc::new(Entry::new(scope, slug, Arc::new(config.clone()), Source::Config, settings, Status::Ready, events));
+    state.projects.insert(entry.clone());
+    if super::ownership::claim(state, &entry).await? {
+        let handle = open_entry(state, &entry).await?;
+        entry.set_open(handle);
+    }
+    Ok(())
+}
+
+/// Picks up where a project owned by this process was: opens a ready one, finishes an
+/// interrupted import or indexing.
+pub async fn resume(state: Arc<AppState>, entry: Arc<Entry>) {
+    match entry.status() {
+        Status::Ready | Status::Indexing => index(state, entry).await,
+        Status::Importing => in_background(import(state, entry)),
+        Status::AwaitingUpload | Status::Failed => {}
+    }
+}
+
+/// Registers projects created through the API by other processes since this one started
+/// (run by the ownership loop), and refreshes the status shown for those run elsewhere.
+pub async fn register_new_hosted_projects(state: &Arc<AppState>) -> anyhow::Result<()> {
+    for row in state.store.hosted_projects().await? {
+        if let Some(known) = state.projects.get(row.org_id, &row.slug) {
+            if known.remote_owner().is_some() {
+                if let Some(status) = Status::parse(&row.status) {
+                    known.set_status(status, row.status_error.clone());
+                }
+            }
+            continue;
+        }
+        let entry = match entry_from_row(state, &row) {
+            Ok(entry) => Arc::new(entry),
+            Err(e) => {
+                tracing::warn!(project = %row.slug, error = %e, "cannot register a project created elsewhere");
+                continue;
+            }
+        };
+        if state.projects.insert(entry.clone()) && super::ownership::claim(state, &entry).await? {
+            resume(state.clone(), entry).await;
+        }
+    }
     Ok(())
 }
 
@@ -109,12 +150,8 @@ pub async fn open_hosted_projects(state: &Arc<AppState>) -> anyhow::Result<()> {
             }
         };
         state.projects.insert(entry.clone());
-        match entry.status() {
-            Status::Ready | Status::Indexing => index(state.clone(), entry).await,
-            Status::Importing => {
-                in_background(import(state.clone(), entry));
-            }
-            Status::AwaitingUpload | Status::Failed => {}
+        if super::ownership::claim(state, &entry).await? {
+            resume(state.clone(), entry).await;
         }
     }
     Ok(())
@@ -130,7 +167,8 @@ fn entry_from_row(state: &AppState, row: &project::Model) -> Result<Entry, Strin
         .map_err(|e| e.to_string())?;
     let settings = settings_of(&config, row.settings_json.as_deref());
     let scope = ProjectScope { org_id: row.org_id, project_id: row.id };
-    let entry = Entry::new(scope, &row.slug, Arc::new(config), source, settings, status);
+    let events = state.project_events(row.id);
+    let entry = Entry::new(scope, &row.slug, Arc::new(config), source, settings, status, events);
     if let Some(error) = &row.status_error {
         entry.set_status(status, Some(error.clone()));
     }
@@ -176,13 +214,20 @@ async fn index(state: Arc<AppState>, entry: Arc<Entry>) {
 }
 
 async fn open_entry(state: &AppState, entry: &Entry) -> anyhow::Result<ProjectHandle> {
-    if state.s3.is_some() {
+    if state.s3.is_some() && entry.source != Source::Config {
         refill_from_s3(state, entry).await?;
     }
     let config = (*entry.config).clone();
     let blobs = project_blobs(state, entry.scope, &config);
-    let opening =
-        Opening { scope: entry.scope, slug: entry.slug.clone(), config, blobs, settings: entry.settings.clone() };
+    let opening = Opening {
+        scope: entry.scope,
+        slug: entry.slug.clone(),
+        config,
+        blobs,
+        settings: entry.settings.clone(),
+        events: entry.events.clone(),
+        lease_mirror: state.leases.as_ref().map(|l| l.for_project(entry.scope.project_id)),
+    };
     crate::project::open(&state.store, opening, &state.open).await
 }
 
@@ -371,6 +416,8 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Json<Ne
     if !state.projects.insert(entry.clone()) {
         return Err(ApiError::Conflict(format!("the organisation already has a project `{}`", b.id)));
     }
+    // The creating process runs the project: its uploads and ingest happen here.
+    super::ownership::claim(&state, &entry).await.map_err(ApiError::internal)?;
     if status == Status::Importing {
         in_background(import(state.clone().into_inner(), entry.clone()));
     }

@@ -6,11 +6,14 @@ pub mod access;
 pub mod accounts;
 pub mod error;
 pub mod fetch;
+mod forward;
 mod frontend;
 mod ingest;
 mod invitations;
+mod leases;
 pub mod limits;
 mod metrics_mw;
+mod ownership;
 pub mod registry;
 pub mod relay;
 mod routes;
@@ -68,6 +71,11 @@ pub struct ServeOptions {
     pub upload_limit_bytes: u64,
     /// Largest single dataset file, bytes.
     pub file_limit_bytes: u64,
+    /// The URL other server processes reach this one at (its identity as a project owner);
+    /// default `http://<bind>`.
+    pub advertise_url: Option<String>,
+    /// How long a process's claim on a project lasts without renewal, seconds.
+    pub owner_ttl_s: u64,
 }
 
 pub struct AppState {
@@ -82,6 +90,16 @@ pub struct AppState {
     pub open: OpenOptions,
     pub upload_limit_bytes: u64,
     pub file_limit_bytes: u64,
+    /// This process's identity as a project owner: the URL others forward requests to.
+    pub instance: String,
+    pub owner_ttl_ms: i64,
+    /// Proves a request was forwarded by a process of this deployment (the deployment id,
+    /// which lives in the shared database only).
+    pub forward_token: String,
+    /// Client for forwarding requests to the process that owns a project.
+    pub http: reqwest::Client,
+    /// Item leases remembered in Redis (for takeovers); none without Redis.
+    leases: Option<Arc<leases::RedisLeases>>,
     pub fetch: FetchPolicy,
     /// Sign-in required when present; embedded mode otherwise.
     pub auth: Option<access::AuthConfig>,
@@ -112,6 +130,18 @@ impl AppState {
         let name = self.store.user_name(user_id).await?;
         self.names.lock().map_err(ApiError::internal)?.insert(user_id, name.clone());
         Ok(name)
+    }
+
+    /// A project's event stream in this process, fed by Redis from whichever process owns it.
+    pub fn project_events(&self, project_id: i64) -> crate::project::events::Events {
+        match &self.open.relay {
+            Some(relay) => {
+                let events = crate::project::events::Events::relayed(relay.for_project(project_id));
+                relay.register(project_id, events.clone());
+                events
+            }
+            None => crate::project::events::Events::default(),
+        }
     }
 
     pub fn is_ready(&self) -> bool {
@@ -154,6 +184,8 @@ impl Default for ServeOptions {
             s3: None,
             upload_limit_bytes: 2 << 30,
             file_limit_bytes: 32 << 20,
+            advertise_url: None,
+            owner_ttl_s: 15,
         }
     }
 }
@@ -181,6 +213,8 @@ impl std::fmt::Debug for ServeOptions {
             .field("s3", &self.s3)
             .field("upload_limit_bytes", &self.upload_limit_bytes)
             .field("file_limit_bytes", &self.file_limit_bytes)
+            .field("advertise_url", &self.advertise_url)
+            .field("owner_ttl_s", &self.owner_ttl_s)
             .finish()
     }
 }
@@ -275,13 +309,14 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         }
         None => None,
     };
-    let (limiter, relay) = match &redis {
+    let (limiter, relay, lease_store) = match &redis {
         Some((_, conn)) => {
             let deployment = store.deployment_id().await?;
             let relay = relay::EventRelay::start(conn.clone(), &deployment, metrics.clone());
-            (limits::RateLimiter::Redis(conn.clone()), Some(Arc::new(relay)))
+            let leases = leases::RedisLeases::start(conn.clone(), &deployment, metrics.clone());
+            (limits::RateLimiter::Redis(conn.clone()), Some(Arc::new(relay)), Some(Arc::new(leases)))
         }
-        None => (limits::RateLimiter::local(), None),
+        None => (limits::RateLimiter::local(), None, None),
     };
     if let (Some(relay), Some((client, _))) = (&relay, redis) {
         relay.subscribe(client, metrics.clone());
@@ -292,6 +327,15 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         metrics: metrics.clone(),
         relay: relay.clone(),
     };
+    if options.owner_ttl_s < 3 {
+        bail!("owner_ttl_s must be at least 3 seconds (claims are renewed every third of it)");
+    }
+    let forward_token = store.deployment_id().await?;
+    let instance = options.advertise_url.clone().unwrap_or_else(|| format!("http://{}", options.bind));
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .context("building the HTTP client for forwarding")?;
     let state = Arc::new(AppState {
         store,
         metrics,
@@ -303,6 +347,11 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         open,
         upload_limit_bytes: options.upload_limit_bytes,
         file_limit_bytes: options.file_limit_bytes,
+        instance,
+        owner_ttl_ms: options.owner_ttl_s as i64 * 1000,
+        forward_token,
+        http,
+        leases: lease_store,
         fetch: FetchPolicy { allow_private: options.allow_private_urls, ..FetchPolicy::default() },
         auth,
         limiter,
@@ -311,11 +360,7 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
         names: Mutex::new(HashMap::new()),
         ready: AtomicBool::new(true),
     });
-    let mut slugs = std::collections::HashSet::new();
     for (slug, config, yaml) in loaded {
-        if !slugs.insert(slug.clone()) {
-            bail!("two configs map to the project id `{slug}`; rename one file");
-        }
         ingest::open_config_project(&state, org, &slug, config, &yaml).await?;
     }
     ingest::open_hosted_projects(&state).await?;
@@ -349,8 +394,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     check_bind(&options.bind, !options.jwt_keys.is_empty())?;
     let state = build_state(&options).await?;
     let first = state.projects.of_org(state.org.org_id).first().map(|e| e.slug.clone()).unwrap_or_default();
+    ownership::start(state.clone());
+    let app_state = state.clone();
     let server = HttpServer::new(move || {
+        let state = app_state.clone();
         App::new()
+            .wrap(actix_web::middleware::from_fn(forward::forward))
             .wrap(actix_web::middleware::from_fn(metrics_mw::record))
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("lightbulb::http"))
             .configure(configure(state.clone()))
@@ -360,5 +409,9 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     .with_context(|| format!("binding {}", options.bind))?;
     eprintln!("Lightbulb is serving project `{first}` on http://{}/", options.bind);
     server.run().await?;
+    // A clean stop hands this process's projects over at once instead of after their lease.
+    if let Err(e) = state.store.release_projects(&state.instance).await {
+        tracing::warn!(error = %e, "releasing the projects failed; others take over when the lease lapses");
+    }
     Ok(())
 }

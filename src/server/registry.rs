@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use serde::Serialize;
 
 use crate::config::TaskConfig;
+use crate::project::events::Events;
 use crate::project::settings::ProjectSettings;
 use crate::project::ProjectHandle;
 use crate::store::ProjectScope;
@@ -94,7 +95,12 @@ pub struct Entry {
     pub source: Source,
     pub settings: Arc<RwLock<ProjectSettings>>,
     pub ingest: Mutex<Ingest>,
+    /// The project's event stream in this process: its actor publishes to it when this process
+    /// owns the project; otherwise events arrive through Redis from the owner.
+    pub events: Events,
     handle: OnceLock<ProjectHandle>,
+    /// The process that runs the project's actor, when it is not this one (its URL).
+    remote: RwLock<Option<String>>,
 }
 
 impl Entry {
@@ -105,6 +111,7 @@ impl Entry {
         source: Source,
         settings: ProjectSettings,
         status: Status,
+        events: Events,
     ) -> Entry {
         Entry {
             scope,
@@ -113,13 +120,34 @@ impl Entry {
             source,
             settings: Arc::new(RwLock::new(settings)),
             ingest: Mutex::new(Ingest { status, files: 0, bytes: 0, rejected: Vec::new(), error: None }),
+            events,
             handle: OnceLock::new(),
+            remote: RwLock::new(None),
         }
     }
 
-    /// The running project, once it is open.
+    /// The URL of the process that owns the project, when another one does.
+    pub fn remote_owner(&self) -> Option<String> {
+        self.remote.read().ok().and_then(|r| r.clone())
+    }
+
+    pub fn set_remote_owner(&self, owner: Option<String>) {
+        if let Ok(mut r) = self.remote.write() {
+            *r = owner;
+        }
+    }
+
+    /// The running project, once it is open here (and while this process owns it).
     pub fn handle(&self) -> Option<&ProjectHandle> {
+        if self.remote_owner().is_some() {
+            return None;
+        }
         self.handle.get()
+    }
+
+    /// Whether this process has opened the project at some point (its actor exists).
+    pub fn opened_here(&self) -> bool {
+        self.handle.get().is_some()
     }
 
     /// Records the opened project (once; a second open of the same entry is a bug upstream).
@@ -143,6 +171,9 @@ impl Entry {
 
     /// What the API shows: `embedding` while an open project's items are being encoded.
     pub fn shown_status(&self) -> &'static str {
+        if self.remote_owner().is_some() {
+            return self.status().as_str();
+        }
         match self.handle() {
             Some(h) if h.cx.rows.read().map(|r| r.is_none()).unwrap_or(false) => "embedding",
             Some(_) => "ready",
@@ -187,6 +218,13 @@ impl Registry {
             .take_while(|((o, _), _)| *o == org_id)
             .map(|(_, e)| e.clone())
             .collect()
+    }
+
+    /// Whether a project with this id (of any organisation) is run by another process: then its
+    /// requests may need forwarding.
+    pub fn any_remote(&self, slug: &str) -> bool {
+        let Ok(entries) = self.entries.read() else { return false };
+        entries.iter().any(|((_, s), e)| s == slug && e.remote_owner().is_some())
     }
 
     /// Every project (all organisations): for the process's own bookkeeping only.

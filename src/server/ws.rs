@@ -8,8 +8,9 @@ use actix_ws::Message;
 use futures_util::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::access::project_access;
+use super::access::{entry_access, open_handle};
 use super::error::ApiError;
+use super::registry::Entry;
 use super::AppState;
 use crate::auth::roles::Action;
 use crate::project::actor::GetStats;
@@ -40,19 +41,17 @@ async fn events(
     state: web::Data<AppState>,
     pid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, h) = project_access(&req, &state, &pid, Action::Read).await?;
-    let h = h.clone();
+    let (_, entry) = entry_access(&req, &state, &pid, Action::Read).await?;
+    let first = first_stats(&req, &state, &entry).await?;
     let (response, mut session, mut incoming) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade failed: {e}")))?;
-    let mut rx = h.cx.events.subscribe();
+    let mut rx = entry.events.subscribe();
     let open = OpenSocket::new(&state.metrics.websocket_connections);
     actix_web::rt::spawn(async move {
         let _open = open;
-        if let Ok(stats) = h.addr.send(GetStats).await {
-            if let Ok(json) = serde_json::to_string(&Event::Stats { stats: &stats }) {
-                if session.text(json).await.is_err() {
-                    return;
-                }
+        if let Some(json) = first {
+            if session.text(json).await.is_err() {
+                return;
             }
         }
         let mut last_heard = Instant::now();
@@ -83,6 +82,26 @@ async fn events(
         let _ = session.close(None).await;
     });
     Ok(response)
+}
+
+/// The stats frame a new socket starts with: from the actor here, or from the process that
+/// runs the project (events keep arriving through Redis either way).
+async fn first_stats(req: &HttpRequest, state: &AppState, entry: &Entry) -> Result<Option<String>, ApiError> {
+    if let Some(owner) = entry.remote_owner() {
+        let url = format!("{}/api/v1/projects/{}/stats", owner.trim_end_matches('/'), entry.slug);
+        let mut get = state.http.get(url).header(super::forward::FORWARDED, state.forward_token.as_str());
+        if let Some(token) = super::access::presented_token(req) {
+            get = get.bearer_auth(token);
+        }
+        let stats: Option<serde_json::Value> = match get.send().await {
+            Ok(r) if r.status().is_success() => r.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok()),
+            _ => None,
+        };
+        return Ok(stats.map(|stats| serde_json::json!({ "type": "stats", "stats": stats }).to_string()));
+    }
+    let h = open_handle(entry)?;
+    let stats = h.addr.send(GetStats).await.map_err(ApiError::internal)?;
+    Ok(serde_json::to_string(&Event::Stats { stats: &stats }).ok())
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

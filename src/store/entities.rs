@@ -173,6 +173,24 @@ pub mod session {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod project_owner {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "project_owners")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub project_id: i64,
+        pub owner: String,
+        pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod invitation {
     use sea_orm::entity::prelude::*;
 

@@ -9,6 +9,7 @@ pub mod blob;
 pub mod entities;
 pub mod hosted;
 pub mod judgements;
+pub mod owners;
 pub mod s3;
 
 use std::collections::HashMap;

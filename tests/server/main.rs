@@ -10,5 +10,6 @@ mod bad_input;
 mod common;
 mod durability;
 mod hosted;
+mod ownership;
 mod redis;
 mod store;

@@ -1,8 +1,10 @@
 import { useEffect, useState, type FormEvent } from 'react';
 
-import { api, formError, type Me } from '../api';
+import { api, type Me } from '../api';
 import { ErrorMessage } from '../components/ErrorMessage';
+import { MIN_PASSWORD, NewPasswordField, SubmitButton, TextField } from '../components/Field';
 import { ROLE_NAMES } from '../roles';
+import { useFormAction } from '../useFormAction';
 
 /** `/account`: who you are, and a password change (which ends your other sessions). */
 export function AccountView(props: { me: Me | null }) {
@@ -10,8 +12,7 @@ export function AccountView(props: { me: Me | null }) {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [again, setAgain] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useFormAction();
   const [notice, setNotice] = useState<string | null>(null);
 
   useEffect(() => {
@@ -21,20 +22,14 @@ export function AccountView(props: { me: Me | null }) {
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (next !== again) return setError('The new passwords differ.');
-    setBusy(true);
-    setError(null);
     setNotice(null);
-    try {
+    await run(async () => {
       await api.changePassword(current, next);
       setCurrent('');
       setNext('');
       setAgain('');
       setNotice('Password changed. Your other sessions (other browsers and devices) are signed out.');
-    } catch (e) {
-      setError(formError(e));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -71,48 +66,26 @@ export function AccountView(props: { me: Me | null }) {
           </p>
         )}
         <input type="text" autoComplete="username" value={me?.email ?? ''} readOnly hidden />
-        <label className="block-field">
-          Current password
-          <input
-            type="password"
-            autoComplete="current-password"
-            required
-            value={current}
-            onChange={(e) => setCurrent(e.target.value)}
-            data-testid="password-current"
-          />
-        </label>
-        <label className="block-field">
-          <span>
-            New password <span className="muted">(at least 10 characters)</span>
-          </span>
-          <input
-            type="password"
-            autoComplete="new-password"
-            required
-            minLength={10}
-            value={next}
-            onChange={(e) => setNext(e.target.value)}
-            data-testid="password-new"
-          />
-        </label>
-        <label className="block-field">
-          New password again
-          <input
-            type="password"
-            autoComplete="new-password"
-            required
-            minLength={10}
-            value={again}
-            onChange={(e) => setAgain(e.target.value)}
-            data-testid="password-again"
-          />
-        </label>
-        <div className="actions">
-          <button type="submit" className="primary" disabled={busy} data-testid="password-submit">
-            Change password
-          </button>
-        </div>
+        <TextField
+          label="Current password"
+          type="password"
+          autoComplete="current-password"
+          required
+          value={current}
+          onChange={setCurrent}
+          testId="password-current"
+        />
+        <NewPasswordField
+          label="New password"
+          hint={`at least ${MIN_PASSWORD} characters`}
+          value={next}
+          onChange={setNext}
+          testId="password-new"
+        />
+        <NewPasswordField label="New password again" value={again} onChange={setAgain} testId="password-again" />
+        <SubmitButton busy={busy} testId="password-submit">
+          Change password
+        </SubmitButton>
       </form>
     </section>
   );

@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 
 import { api, describeError, withToken, type ItemFilter, type ItemPage, type ItemStatus, type Project } from '../api';
+import { DataTable } from '../components/DataTable';
 import { ErrorMessage } from '../components/ErrorMessage';
 import { ItemContent } from '../components/ItemContent';
 import { count, percent } from '../format';
@@ -44,6 +45,28 @@ function searchOf(filter: ItemFilter): string {
   }
   const s = params.toString();
   return s ? `?${s}` : '';
+}
+
+/** A filter on one of the project's classes ("any": no filter). */
+function ClassFilter(props: {
+  label: string;
+  classes: string[];
+  value: string | undefined;
+  onChange: (cls: string | undefined) => void;
+}) {
+  return (
+    <label>
+      {props.label}
+      <select value={props.value ?? ''} onChange={(e) => props.onChange(e.target.value || undefined)}>
+        <option value="">any</option>
+        {props.classes.map((c) => (
+          <option key={c} value={c}>
+            {c}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
 }
 
 export function DatasetView(props: { project: Project; search: URLSearchParams }) {
@@ -111,28 +134,13 @@ export function DatasetView(props: { project: Project; search: URLSearchParams }
             ))}
           </select>
         </label>
-        <label>
-          Label
-          <select value={filter.label ?? ''} onChange={(e) => apply({ label: e.target.value || undefined })}>
-            <option value="">any</option>
-            {project.classes.map((c) => (
-              <option key={c} value={c}>
-                {c}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Predicted
-          <select value={filter.predicted ?? ''} onChange={(e) => apply({ predicted: e.target.value || undefined })}>
-            <option value="">any</option>
-            {project.classes.map((c) => (
-              <option key={c} value={c}>
-                {c}
-              </option>
-            ))}
-          </select>
-        </label>
+        <ClassFilter label="Label" classes={project.classes} value={filter.label} onChange={(label) => apply({ label })} />
+        <ClassFilter
+          label="Predicted"
+          classes={project.classes}
+          value={filter.predicted}
+          onChange={(predicted) => apply({ predicted })}
+        />
         <label>
           Min confidence
           <input type="number" min={0} max={1} step={0.01} value={minC} onChange={(e) => setMinC(e.target.value)} placeholder="0" />
@@ -181,40 +189,29 @@ export function DatasetView(props: { project: Project; search: URLSearchParams }
 
       {page && page.items.length === 0 && <p className="empty">No items match.</p>}
       {page && page.items.length > 0 && (
-        <div className="table-scroll">
-          <table className={`data-table items-table items-table--${project.data_type}`} aria-busy={loading}>
-            <thead>
-              <tr>
-                <th scope="col">Item</th>
-                <th scope="col">Path</th>
-                <th scope="col">Label</th>
-                <th scope="col">By</th>
-                <th scope="col">Stage</th>
-                <th scope="col">Predicted</th>
-                <th scope="col">Confidence</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.items.map((item) => (
-                <tr key={item.id}>
-                  <td className="items-table__content">
-                    <ItemContent project={project} item={item} size="thumb" />
-                  </td>
-                  <td>
-                    <a href={withToken(item.content_url)} target="_blank" rel="noreferrer">
-                      {item.path}
-                    </a>
-                  </td>
-                  <td>{item.label ?? <span className="muted">—</span>}</td>
-                  <td>{item.labelled_by ?? ''}</td>
-                  <td>{item.stage ?? ''}</td>
-                  <td>{item.predicted ?? <span className="muted">—</span>}</td>
-                  <td>{percent(item.confidence)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          columns={['Item', 'Path', 'Label', 'By', 'Stage', 'Predicted', 'Confidence']}
+          className={`items-table items-table--${project.data_type}`}
+          busy={loading}
+        >
+          {page.items.map((item) => (
+            <tr key={item.id}>
+              <td className="items-table__content">
+                <ItemContent project={project} item={item} size="thumb" />
+              </td>
+              <td>
+                <a href={withToken(item.content_url)} target="_blank" rel="noreferrer">
+                  {item.path}
+                </a>
+              </td>
+              <td>{item.label ?? <span className="muted">—</span>}</td>
+              <td>{item.labelled_by ?? ''}</td>
+              <td>{item.stage ?? ''}</td>
+              <td>{item.predicted ?? <span className="muted">—</span>}</td>
+              <td>{percent(item.confidence)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </section>
   );

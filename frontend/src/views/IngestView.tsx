@@ -1,13 +1,16 @@
 import { useEffect, useState } from 'react';
 
 import { api, describeError, formError, type IngestProgress, type Project, type Role, type ServerInfo } from '../api';
+import { DataTable } from '../components/DataTable';
 import { ErrorMessage } from '../components/ErrorMessage';
+import { Loading } from '../components/Loading';
 import { canStartLabelling, StatusBadge } from '../components/StatusBadge';
 import { EMPTY_SELECTION, UploadPicker, UploadStatus } from '../components/UploadPicker';
 import { bytes, count } from '../format';
 import { Link, viewPath } from '../router';
 import { canAdmin, canLabel } from '../roles';
 import { uploadFiles, type Selection, type UploadProgress } from '../upload';
+import { useFormAction } from '../useFormAction';
 
 const POLL_MS = 1_000;
 
@@ -79,9 +82,7 @@ export function IngestView(props: {
       <h1 id="ingest-title">{project.title || project.id}: dataset</h1>
       <ErrorMessage error={error} />
       {!progress ? (
-        <p className="loading" role="status">
-          Loading…
-        </p>
+        <Loading />
       ) : (
         <>
           <dl className="summary" aria-label="Import" data-testid="ingest-summary">
@@ -148,24 +149,14 @@ export function IngestView(props: {
           {progress.rejected.length > 0 && (
             <details className="rejected" open={progress.rejected.length <= 20}>
               <summary>{count(progress.rejected.length)} files refused</summary>
-              <div className="table-scroll">
-                <table className="data-table" data-testid="ingest-rejected">
-                  <thead>
-                    <tr>
-                      <th scope="col">File</th>
-                      <th scope="col">Why</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {progress.rejected.slice(0, 1000).map((r, i) => (
-                      <tr key={`${r.name}-${i}`}>
-                        <td>{r.name}</td>
-                        <td>{r.reason}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <DataTable columns={['File', 'Why']} testId="ingest-rejected">
+                {progress.rejected.slice(0, 1000).map((r, i) => (
+                  <tr key={`${r.name}-${i}`}>
+                    <td>{r.name}</td>
+                    <td>{r.reason}</td>
+                  </tr>
+                ))}
+              </DataTable>
             </details>
           )}
         </>
@@ -179,28 +170,20 @@ function AwaitingUpload(props: { server: ServerInfo; project: Project; role: Rol
   const { server, project, role, onStarted } = props;
   const [selection, setSelection] = useState<Selection>(EMPTY_SELECTION);
   const [progress, setProgress] = useState<UploadProgress | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useFormAction();
 
   if (!canAdmin(role)) {
     return <p className="muted">Waiting for an admin to upload the files.</p>;
   }
   const dataType = project.data_type === 'text' ? 'text' : 'images';
 
-  const start = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const start = () =>
+    run(async () => {
       if (selection.files.length > 0) await uploadFiles(project.id, selection.files, server, setProgress);
       await api.startIngest(project.id);
       setSelection(EMPTY_SELECTION);
       onStarted();
-    } catch (e) {
-      setError(formError(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   return (
     <div className="card">

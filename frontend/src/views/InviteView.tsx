@@ -3,9 +3,12 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { api, formError, type InvitationInfo } from '../api';
 import { Bulb } from '../components/Bulb';
 import { ErrorMessage } from '../components/ErrorMessage';
+import { MIN_PASSWORD, SubmitButton, TextField } from '../components/Field';
+import { Loading } from '../components/Loading';
 import { dateTime } from '../format';
 import { navigate } from '../router';
 import { ROLE_NAMES } from '../roles';
+import { useFormAction } from '../useFormAction';
 
 /** `/invite/{token}`: who invites you, as what; your name and password join you. */
 export function InviteView(props: { token: string }) {
@@ -15,8 +18,7 @@ export function InviteView(props: { token: string }) {
   const [loadError, setLoadError] = useState<string | null>(null);
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useFormAction();
 
   useEffect(() => {
     document.title = 'Invitation · Lightbulb';
@@ -36,15 +38,13 @@ export function InviteView(props: { token: string }) {
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api.acceptInvitation(token, name.trim(), password);
-      navigate('/projects', { replace: true });
-    } catch (e) {
-      setError(formError(e));
-      setBusy(false);
-    }
+    await run(
+      async () => {
+        await api.acceptInvitation(token, name.trim(), password);
+        navigate('/projects', { replace: true });
+      },
+      { stayBusy: true },
+    );
   };
 
   return (
@@ -54,9 +54,7 @@ export function InviteView(props: { token: string }) {
           <Bulb /> Join an organisation
         </h1>
         {invitation === undefined && (
-          <p className="loading" role="status">
-            Loading the invitation…
-          </p>
+          <Loading>Loading the invitation…</Loading>
         )}
         {invitation === null && (
           <ErrorMessage error={`This invitation link does not work: ${loadError ?? 'unknown error'}`} />
@@ -72,40 +70,31 @@ export function InviteView(props: { token: string }) {
               For {invitation.email}; the link works until {dateTime(invitation.expires_at)}, once.
             </p>
             <ErrorMessage error={error} />
-            <label className="block-field">
-              <span>
-                Your name <span className="muted">(letters, digits, “-”, “_”, “.” or “@”)</span>
-              </span>
-              <input
-                type="text"
-                autoComplete="nickname"
-                value={name}
-                onChange={(e) => setName(e.target.value)}
-                data-testid="invite-name"
-              />
-            </label>
-            <label className="block-field">
-              <span>
-                Password{' '}
-                <span className="muted">
-                  (a new one of at least 10 characters; if you already have an account with this e-mail, its password —
-                  your name is then kept)
-                </span>
-              </span>
-              <input
-                type="password"
-                autoComplete="new-password"
-                required
-                value={password}
-                onChange={(e) => setPassword(e.target.value)}
-                data-testid="invite-password"
-              />
-            </label>
-            <div className="actions">
-              <button type="submit" className="primary" disabled={busy} data-testid="invite-accept">
-                {busy ? 'Joining…' : 'Accept and join'}
-              </button>
-            </div>
+            <TextField
+              label="Your name"
+              hint="letters, digits, “-”, “_”, “.” or “@”"
+              type="text"
+              autoComplete="nickname"
+              value={name}
+              onChange={setName}
+              testId="invite-name"
+            />
+            <TextField
+              label="Password"
+              hint={
+                `a new one of at least ${MIN_PASSWORD} characters; if you already have an account with this e-mail, ` +
+                'its password — your name is then kept'
+              }
+              type="password"
+              autoComplete="new-password"
+              required
+              value={password}
+              onChange={setPassword}
+              testId="invite-password"
+            />
+            <SubmitButton busy={busy} testId="invite-accept">
+              {busy ? 'Joining…' : 'Accept and join'}
+            </SubmitButton>
           </form>
         )}
       </div>

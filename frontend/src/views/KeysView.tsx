@@ -2,8 +2,12 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react';
 
 import { api, describeError, formError, SCOPES, type ApiKey, type CreatedApiKey, type Project, type Scope } from '../api';
 import { CopyField } from '../components/CopyField';
+import { DataTable } from '../components/DataTable';
 import { ErrorMessage } from '../components/ErrorMessage';
+import { SubmitButton, TextField } from '../components/Field';
+import { Loading } from '../components/Loading';
 import { dateTime } from '../format';
+import { useFormAction } from '../useFormAction';
 
 const SCOPE_TEXT: Record<Scope, string> = {
   score: 'score: POST …/score with new data',
@@ -14,11 +18,10 @@ const SCOPE_TEXT: Record<Scope, string> = {
 export function KeysView(props: { project: Project }) {
   const { project } = props;
   const [keys, setKeys] = useState<ApiKey[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [name, setName] = useState('');
   const [scopes, setScopes] = useState<Set<Scope>>(new Set(['score']));
   const [created, setCreated] = useState<CreatedApiKey | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useFormAction();
 
   const load = useCallback(async () => {
     try {
@@ -44,18 +47,12 @@ export function KeysView(props: { project: Project }) {
   const create = async (event: FormEvent) => {
     event.preventDefault();
     if (scopes.size === 0) return setError('Pick at least one scope.');
-    setBusy(true);
-    setError(null);
     setCreated(null);
-    try {
+    await run(async () => {
       setCreated(await api.createApiKey(project.id, name.trim(), SCOPES.filter((s) => scopes.has(s))));
       setName('');
       await load();
-    } catch (e) {
-      setError(formError(e));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const revoke = async (key: ApiKey) => {
@@ -79,18 +76,16 @@ export function KeysView(props: { project: Project }) {
 
       <form className="card form" onSubmit={(e) => void create(e)} aria-labelledby="new-key-title">
         <h2 id="new-key-title">New key</h2>
-        <label className="block-field">
-          Name
-          <input
-            type="text"
-            required
-            maxLength={100}
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-            placeholder="e.g. nightly scoring job"
-            data-testid="key-name"
-          />
-        </label>
+        <TextField
+          label="Name"
+          type="text"
+          required
+          maxLength={100}
+          value={name}
+          onChange={setName}
+          placeholder="e.g. nightly scoring job"
+          testId="key-name"
+        />
         <fieldset className="segmented">
           <legend>Scopes</legend>
           {SCOPES.map((s) => (
@@ -100,11 +95,9 @@ export function KeysView(props: { project: Project }) {
             </label>
           ))}
         </fieldset>
-        <div className="actions">
-          <button type="submit" className="primary" disabled={busy} data-testid="key-create">
-            Create key
-          </button>
-        </div>
+        <SubmitButton busy={busy} testId="key-create">
+          Create key
+        </SubmitButton>
         {created && (
           <CopyField
             label={`Key “${created.name}”`}
@@ -116,57 +109,33 @@ export function KeysView(props: { project: Project }) {
       </form>
 
       {keys === null ? (
-        <p className="loading" role="status">
-          Loading…
-        </p>
+        <Loading />
       ) : keys.length === 0 ? (
         <p className="muted" data-testid="no-keys">
           No keys yet.
         </p>
       ) : (
-        <div className="table-scroll">
-          <table className="data-table" data-testid="keys-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Key</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">State</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.map((k) => (
-                <tr key={k.id} data-testid="key-row" data-revoked={k.revoked}>
-                  <td>{k.name}</td>
-                  <td>
-                    <code>lb_{k.prefix}_…</code>
-                  </td>
-                  <td>{k.scopes.join(', ')}</td>
-                  <td>{dateTime(k.created_at)}</td>
-                  <td>{k.last_used_at ? dateTime(k.last_used_at) : <span className="muted">never</span>}</td>
-                  <td>{k.revoked ? <span className="muted">revoked</span> : 'active'}</td>
-                  <td>
-                    {!k.revoked && (
-                      <button
-                        type="button"
-                        onClick={() => void revoke(k)}
-                        aria-label={`Revoke the key ${k.name}`}
-                        data-testid="key-revoke"
-                      >
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable columns={['Name', 'Key', 'Scopes', 'Created', 'Last used', 'State']} actions testId="keys-table">
+          {keys.map((k) => (
+            <tr key={k.id} data-testid="key-row" data-revoked={k.revoked}>
+              <td>{k.name}</td>
+              <td>
+                <code>lb_{k.prefix}_…</code>
+              </td>
+              <td>{k.scopes.join(', ')}</td>
+              <td>{dateTime(k.created_at)}</td>
+              <td>{k.last_used_at ? dateTime(k.last_used_at) : <span className="muted">never</span>}</td>
+              <td>{k.revoked ? <span className="muted">revoked</span> : 'active'}</td>
+              <td>
+                {!k.revoked && (
+                  <button type="button" onClick={() => void revoke(k)} aria-label={`Revoke the key ${k.name}`} data-testid="key-revoke">
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </section>
   );

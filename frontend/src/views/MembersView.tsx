@@ -11,9 +11,13 @@ import {
   type Role,
 } from '../api';
 import { CopyField } from '../components/CopyField';
+import { DataTable } from '../components/DataTable';
 import { ErrorMessage } from '../components/ErrorMessage';
+import { Field, NewPasswordField, SubmitButton, TextField } from '../components/Field';
+import { Loading } from '../components/Loading';
 import { dateTime } from '../format';
 import { assignableRoles, ROLE_NAMES } from '../roles';
+import { useFormAction } from '../useFormAction';
 
 /** `/members` (admin, owner): the organisation's members and roles, invitations by link, and
  * accounts created with a first password. */
@@ -72,64 +76,43 @@ export function MembersView(props: { me: Me | null; role: Role }) {
       )}
 
       {members === null ? (
-        <p className="loading" role="status">
-          Loading…
-        </p>
+        <Loading />
       ) : (
-        <div className="table-scroll">
-          <table className="data-table" data-testid="members-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">E-mail</th>
-                <th scope="col">Role</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
+        <DataTable columns={['Name', 'E-mail', 'Role']} actions testId="members-table">
+          {members.map((m) => {
+            const self = m.user_id === me?.user_id;
+            const manageable = !self && roles.includes(m.role);
+            return (
+              <tr key={m.user_id} data-testid="member-row" data-email={m.email}>
+                <td>
+                  {m.name}
+                  {self && <span className="muted"> (you)</span>}
+                </td>
+                <td>{m.email}</td>
+                <td>
+                  {manageable ? (
+                    <RoleOptions
+                      roles={roles}
+                      value={m.role}
+                      onChange={(next) => changeRole(m, next)}
+                      aria-label={`Role of ${m.name}`}
+                      testId="member-role"
+                    />
+                  ) : (
+                    ROLE_NAMES[m.role] ?? m.role
+                  )}
+                </td>
+                <td>
+                  {manageable && (
+                    <button type="button" onClick={() => remove(m)} aria-label={`Remove ${m.name}`} data-testid="member-remove">
+                      Remove
+                    </button>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {members.map((m) => {
-                const self = m.user_id === me?.user_id;
-                const manageable = !self && roles.includes(m.role);
-                return (
-                  <tr key={m.user_id} data-testid="member-row" data-email={m.email}>
-                    <td>
-                      {m.name}
-                      {self && <span className="muted"> (you)</span>}
-                    </td>
-                    <td>{m.email}</td>
-                    <td>
-                      {manageable ? (
-                        <select
-                          value={m.role}
-                          onChange={(e) => changeRole(m, e.target.value as Role)}
-                          aria-label={`Role of ${m.name}`}
-                          data-testid="member-role"
-                        >
-                          {roles.map((r) => (
-                            <option key={r} value={r}>
-                              {ROLE_NAMES[r]}
-                            </option>
-                          ))}
-                        </select>
-                      ) : (
-                        ROLE_NAMES[m.role] ?? m.role
-                      )}
-                    </td>
-                    <td>
-                      {manageable && (
-                        <button type="button" onClick={() => remove(m)} aria-label={`Remove ${m.name}`} data-testid="member-remove">
-                          Remove
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </DataTable>
       )}
 
       <div className="members-forms">
@@ -143,58 +126,60 @@ export function MembersView(props: { me: Me | null; role: Role }) {
           None.
         </p>
       ) : (
-        <div className="table-scroll">
-          <table className="data-table" data-testid="invitations-table">
-            <thead>
-              <tr>
-                <th scope="col">E-mail</th>
-                <th scope="col">Role</th>
-                <th scope="col">Sent</th>
-                <th scope="col">Expires</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {invitations.map((i) => (
-                <tr key={i.id} data-testid="invitation-row" data-email={i.email}>
-                  <td>{i.email}</td>
-                  <td>{ROLE_NAMES[i.role] ?? i.role}</td>
-                  <td>{dateTime(i.created_at)}</td>
-                  <td>{dateTime(i.expires_at)}</td>
-                  <td>
-                    <button
-                      type="button"
-                      onClick={() => revoke(i)}
-                      aria-label={`Revoke the invitation for ${i.email}`}
-                      data-testid="invitation-revoke"
-                    >
-                      Revoke
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable columns={['E-mail', 'Role', 'Sent', 'Expires']} actions testId="invitations-table">
+          {invitations.map((i) => (
+            <tr key={i.id} data-testid="invitation-row" data-email={i.email}>
+              <td>{i.email}</td>
+              <td>{ROLE_NAMES[i.role] ?? i.role}</td>
+              <td>{dateTime(i.created_at)}</td>
+              <td>{dateTime(i.expires_at)}</td>
+              <td>
+                <button
+                  type="button"
+                  onClick={() => revoke(i)}
+                  aria-label={`Revoke the invitation for ${i.email}`}
+                  data-testid="invitation-revoke"
+                >
+                  Revoke
+                </button>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </section>
   );
 }
 
+/** A select of the roles one may give. */
+function RoleOptions(props: {
+  roles: Role[];
+  value: Role;
+  onChange: (r: Role) => void;
+  testId: string;
+  'aria-label'?: string;
+}) {
+  return (
+    <select
+      value={props.value}
+      onChange={(e) => props.onChange(e.target.value as Role)}
+      aria-label={props['aria-label']}
+      data-testid={props.testId}
+    >
+      {props.roles.map((r) => (
+        <option key={r} value={r}>
+          {ROLE_NAMES[r]}
+        </option>
+      ))}
+    </select>
+  );
+}
+
 function RoleSelect(props: { roles: Role[]; value: Role; onChange: (r: Role) => void; testId: string }) {
   return (
-    <label className="block-field">
-      Role
-      <select value={props.value} onChange={(e) => props.onChange(e.target.value as Role)} data-testid={props.testId}>
-        {props.roles.map((r) => (
-          <option key={r} value={r}>
-            {ROLE_NAMES[r]}
-          </option>
-        ))}
-      </select>
-    </label>
+    <Field label="Role">
+      <RoleOptions {...props} />
+    </Field>
   );
 }
 
@@ -203,39 +188,27 @@ function InviteForm(props: { roles: Role[]; onInvited: () => void }) {
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<Role>('labeller');
   const [created, setCreated] = useState<CreatedInvitation | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useFormAction();
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
     setCreated(null);
-    try {
+    await run(async () => {
       setCreated(await api.invite(email.trim(), role));
       setEmail('');
       props.onInvited();
-    } catch (e) {
-      setError(formError(e));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
     <form className="card form" onSubmit={(e) => void submit(e)} aria-labelledby="invite-title" data-testid="invite-form">
       <h2 id="invite-title">Invite by link</h2>
       <ErrorMessage error={error} onDismiss={() => setError(null)} />
-      <label className="block-field">
-        E-mail
-        <input type="email" required value={email} onChange={(e) => setEmail(e.target.value)} data-testid="invite-email" />
-      </label>
+      <TextField label="E-mail" type="email" required value={email} onChange={setEmail} testId="invite-email" />
       <RoleSelect roles={props.roles} value={role} onChange={setRole} testId="invite-role-select" />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy} data-testid="invite-submit">
-          Create invitation link
-        </button>
-      </div>
+      <SubmitButton busy={busy} testId="invite-submit">
+        Create invitation link
+      </SubmitButton>
       {created && (
         <CopyField
           label={`Invitation link for ${created.email} (${ROLE_NAMES[created.role] ?? created.role})`}
@@ -254,58 +227,36 @@ function AddMemberForm(props: { roles: Role[]; onAdded: (m: Member) => void }) {
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
   const [role, setRole] = useState<Role>('labeller');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useFormAction();
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const member = await api.addMember({ email: email.trim(), name: name.trim(), password, role });
       setEmail('');
       setName('');
       setPassword('');
       props.onAdded({ ...member, email: member.email ?? email.trim() });
-    } catch (e) {
-      setError(formError(e));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
     <form className="card form" onSubmit={(e) => void submit(e)} aria-labelledby="add-member-title" data-testid="add-member-form">
       <h2 id="add-member-title">Add with a password</h2>
       <ErrorMessage error={error} onDismiss={() => setError(null)} />
-      <label className="block-field">
-        E-mail
-        <input type="email" required value={email} onChange={(e) => setEmail(e.target.value)} data-testid="add-member-email" />
-      </label>
-      <label className="block-field">
-        Name
-        <input type="text" required value={name} onChange={(e) => setName(e.target.value)} data-testid="add-member-name" />
-      </label>
-      <label className="block-field">
-        <span>
-          First password <span className="muted">(at least 10 characters; tell them to change it)</span>
-        </span>
-        <input
-          type="password"
-          autoComplete="new-password"
-          required
-          minLength={10}
-          value={password}
-          onChange={(e) => setPassword(e.target.value)}
-          data-testid="add-member-password"
-        />
-      </label>
+      <TextField label="E-mail" type="email" required value={email} onChange={setEmail} testId="add-member-email" />
+      <TextField label="Name" type="text" required value={name} onChange={setName} testId="add-member-name" />
+      <NewPasswordField
+        label="First password"
+        hint="at least 10 characters; tell them to change it"
+        value={password}
+        onChange={setPassword}
+        testId="add-member-password"
+      />
       <RoleSelect roles={props.roles} value={role} onChange={setRole} testId="add-member-role" />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy} data-testid="add-member-submit">
-          Add member
-        </button>
-      </div>
+      <SubmitButton busy={busy} testId="add-member-submit">
+        Add member
+      </SubmitButton>
     </form>
   );
 }

@@ -1,10 +1,13 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 
-import { api, formError, STRATEGIES, type ServerInfo } from '../api';
+import { api, STRATEGIES, type ServerInfo } from '../api';
 import { ErrorMessage } from '../components/ErrorMessage';
+import { Field, SubmitButton, TextAreaField, TextField } from '../components/Field';
+import { DescriptionField, StrategyField, ThresholdField, TitleField } from '../components/ProjectFields';
 import { EMPTY_SELECTION, UploadPicker, UploadStatus } from '../components/UploadPicker';
 import { navigate, viewPath } from '../router';
 import { uploadFiles, type Selection, type UploadProgress } from '../upload';
+import { useFormAction } from '../useFormAction';
 
 type DataType = 'images' | 'text';
 
@@ -12,17 +15,6 @@ export const ENCODERS: Record<DataType, { value: string; label: string }[]> = {
   images: [{ value: 'mobilenet_v2', label: 'MobileNet v2 (images)' }],
   text: [{ value: 'minilm_l6', label: 'MiniLM L6 (text)' }],
 };
-
-const STRATEGY_TEXT: Record<string, string> = {
-  entropy: 'Entropy (least sure)',
-  margin: 'Margin (top two closest)',
-  least_confidence: 'Least confidence',
-  random: 'Random',
-  kcenter: 'k-center (cover the dataset)',
-  cluster_margin: 'Cluster margin (unsure and diverse)',
-};
-
-export const strategyText = (s: string) => STRATEGY_TEXT[s] ?? s;
 
 const ID_PATTERN = /^[a-z0-9_-]{1,64}$/;
 
@@ -46,6 +38,30 @@ function validate(id: string, classes: string[], threshold: number): string | nu
   return null;
 }
 
+/** One choice of a radio group, its label after the button. */
+function Radio(props: {
+  name: string;
+  checked: boolean;
+  onChange: () => void;
+  disabled?: boolean;
+  testId: string;
+  children: ReactNode;
+}) {
+  return (
+    <label className="inline-field">
+      <input
+        type="radio"
+        name={props.name}
+        checked={props.checked}
+        onChange={props.onChange}
+        disabled={props.disabled}
+        data-testid={props.testId}
+      />
+      {props.children}
+    </label>
+  );
+}
+
 /** Create a project (admin, owner): its settings, then its dataset from uploaded files or an
  * S3 prefix; on success, the import's progress. */
 export function NewProjectView(props: { server: ServerInfo; onCreated: () => void }) {
@@ -65,8 +81,7 @@ export function NewProjectView(props: { server: ServerInfo; onCreated: () => voi
   const [created, setCreated] = useState<string | null>(null);
   const [uploaded, setUploaded] = useState<Set<string>>(new Set());
   const [progress, setProgress] = useState<UploadProgress | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useFormAction();
 
   useEffect(() => {
     document.title = 'New project · Lightbulb';
@@ -86,42 +101,40 @@ export function NewProjectView(props: { server: ServerInfo; onCreated: () => voi
     if (invalid) return setError(invalid);
     if (source === 'upload' && selection.files.length === 0) return setError('Pick the files or the folder to upload.');
     if (source === 's3' && !prefix.trim()) return setError('Give the S3 prefix to import.');
-    setBusy(true);
-    setError(null);
-    try {
-      if (created !== id) {
-        await api.createProject({
-          id,
-          title: title.trim() || id,
-          data_type: dataType,
-          classes,
-          encoder,
-          auto_label_threshold: limit,
-          strategy,
-          description,
-          source: source === 's3' ? { kind: 's3', prefix: prefix.trim() } : { kind: 'upload' },
-        });
-        setCreated(id);
-        onCreated();
-      }
-      if (source === 'upload') {
-        const remaining = selection.files.filter((f) => !uploaded.has(f.path));
-        const done = new Set(uploaded);
-        try {
-          const summary = await uploadFiles(id, remaining, server, setProgress);
-          for (const path of summary.done) done.add(path);
-        } finally {
-          setUploaded(done);
+    await run(
+      async () => {
+        if (created !== id) {
+          await api.createProject({
+            id,
+            title: title.trim() || id,
+            data_type: dataType,
+            classes,
+            encoder,
+            auto_label_threshold: limit,
+            strategy,
+            description,
+            source: source === 's3' ? { kind: 's3', prefix: prefix.trim() } : { kind: 'upload' },
+          });
+          setCreated(id);
+          onCreated();
         }
-        await api.startIngest(id);
-      }
-      // An S3 import starts with the project (status "importing").
-      onCreated();
-      navigate(viewPath(id, 'ingest'));
-    } catch (e) {
-      setError(formError(e));
-      setBusy(false);
-    }
+        if (source === 'upload') {
+          const remaining = selection.files.filter((f) => !uploaded.has(f.path));
+          const done = new Set(uploaded);
+          try {
+            const summary = await uploadFiles(id, remaining, server, setProgress);
+            for (const path of summary.done) done.add(path);
+          } finally {
+            setUploaded(done);
+          }
+          await api.startIngest(id);
+        }
+        // An S3 import starts with the project (status "importing").
+        onCreated();
+        navigate(viewPath(id, 'ingest'));
+      },
+      { stayBusy: true },
+    );
   };
 
   const locked = busy || created !== null;
@@ -136,66 +149,42 @@ export function NewProjectView(props: { server: ServerInfo; onCreated: () => voi
           </p>
         )}
         <div className="form-grid">
-          <label className="block-field">
-            <span>
-              Id <span className="muted">(in URLs: lower-case letters, digits, “-”, “_”)</span>
-            </span>
-            <input
-              type="text"
-              required
-              value={id}
-              onChange={(e) => setId(e.target.value.trim())}
-              disabled={locked}
-              spellCheck={false}
-              data-testid="new-id"
-            />
-          </label>
-          <label className="block-field">
-            Title
-            <input type="text" value={title} onChange={(e) => setTitle(e.target.value)} disabled={locked} data-testid="new-title" />
-          </label>
+          <TextField
+            label="Id"
+            hint="in URLs: lower-case letters, digits, “-”, “_”"
+            type="text"
+            required
+            value={id}
+            onChange={(v) => setId(v.trim())}
+            disabled={locked}
+            spellCheck={false}
+            testId="new-id"
+          />
+          <TitleField value={title} onChange={setTitle} disabled={locked} testId="new-title" />
         </div>
 
         <fieldset className="segmented" disabled={locked}>
           <legend>Data type</legend>
-          <label className="inline-field">
-            <input
-              type="radio"
-              name="data-type"
-              checked={dataType === 'images'}
-              onChange={() => changeType('images')}
-              data-testid="new-type-images"
-            />
+          <Radio name="data-type" checked={dataType === 'images'} onChange={() => changeType('images')} testId="new-type-images">
             Images
-          </label>
-          <label className="inline-field">
-            <input
-              type="radio"
-              name="data-type"
-              checked={dataType === 'text'}
-              onChange={() => changeType('text')}
-              data-testid="new-type-text"
-            />
+          </Radio>
+          <Radio name="data-type" checked={dataType === 'text'} onChange={() => changeType('text')} testId="new-type-text">
             Text
-          </label>
+          </Radio>
         </fieldset>
 
-        <label className="block-field">
-          <span>
-            Classes <span className="muted">(one per line, or separated by commas; 2–100)</span>
-          </span>
-          <textarea
-            rows={4}
-            value={classesText}
-            onChange={(e) => setClassesText(e.target.value)}
-            disabled={locked}
-            data-testid="new-classes"
-          />
-        </label>
+        <TextAreaField
+          label="Classes"
+          hint="one per line, or separated by commas; 2–100"
+          rows={4}
+          value={classesText}
+          onChange={setClassesText}
+          disabled={locked}
+          testId="new-classes"
+        />
 
         <div className="form-grid">
-          <label className="block-field">
-            Encoder
+          <Field label="Encoder">
             <select value={encoder} onChange={(e) => setEncoder(e.target.value)} disabled={locked} data-testid="new-encoder">
               {ENCODERS[dataType].map((e) => (
                 <option key={e.value} value={e.value}>
@@ -203,108 +192,66 @@ export function NewProjectView(props: { server: ServerInfo; onCreated: () => voi
                 </option>
               ))}
             </select>
-          </label>
-          <label className="block-field">
-            <span>
-              Auto-label threshold <span className="muted">(0.5–1)</span>
-            </span>
-            <input
-              type="number"
-              min={0.5}
-              max={1}
-              step={0.01}
-              value={threshold}
-              onChange={(e) => setThreshold(e.target.value)}
-              disabled={locked}
-              data-testid="new-threshold"
-            />
-          </label>
-          <label className="block-field">
-            Next items by
-            <select value={strategy} onChange={(e) => setStrategy(e.target.value)} disabled={locked} data-testid="new-strategy">
-              {STRATEGIES.map((s) => (
-                <option key={s} value={s}>
-                  {strategyText(s)}
-                </option>
-              ))}
-            </select>
-          </label>
+          </Field>
+          <ThresholdField value={threshold} onChange={setThreshold} disabled={locked} testId="new-threshold" />
+          <StrategyField value={strategy} onChange={setStrategy} strategies={STRATEGIES} disabled={locked} testId="new-strategy" />
         </div>
 
-        <label className="block-field">
-          <span>
-            Instructions for labellers <span className="muted">(HTML, shown above each item)</span>
-          </span>
-          <textarea
-            rows={3}
-            value={description}
-            onChange={(e) => setDescription(e.target.value)}
-            disabled={locked}
-            data-testid="new-description"
-          />
-        </label>
+        <DescriptionField
+          hint="HTML, shown above each item"
+          rows={3}
+          value={description}
+          onChange={setDescription}
+          disabled={locked}
+          testId="new-description"
+        />
 
         <fieldset className="source">
           <legend>Dataset</legend>
           {server.s3 && (
             <div className="segmented">
-              <label className="inline-field">
-                <input
-                  type="radio"
-                  name="source"
-                  checked={source === 'upload'}
-                  onChange={() => setSource('upload')}
-                  disabled={locked}
-                  data-testid="source-upload"
-                />
+              <Radio
+                name="source"
+                checked={source === 'upload'}
+                onChange={() => setSource('upload')}
+                disabled={locked}
+                testId="source-upload"
+              >
                 Upload files
-              </label>
-              <label className="inline-field">
-                <input
-                  type="radio"
-                  name="source"
-                  checked={source === 's3'}
-                  onChange={() => setSource('s3')}
-                  disabled={locked}
-                  data-testid="source-s3"
-                />
+              </Radio>
+              <Radio name="source" checked={source === 's3'} onChange={() => setSource('s3')} disabled={locked} testId="source-s3">
                 Import an S3 prefix
-              </label>
+              </Radio>
             </div>
           )}
           {source === 's3' ? (
-            <label className="block-field">
-              <span>
-                Prefix <span className="muted">(in the server's import bucket, e.g. incoming/cats/)</span>
-              </span>
-              <input
-                type="text"
-                value={prefix}
-                onChange={(e) => setPrefix(e.target.value)}
-                disabled={locked}
-                spellCheck={false}
-                data-testid="s3-prefix"
-              />
-            </label>
+            <TextField
+              label="Prefix"
+              hint="in the server's import bucket, e.g. incoming/cats/"
+              type="text"
+              value={prefix}
+              onChange={setPrefix}
+              disabled={locked}
+              spellCheck={false}
+              testId="s3-prefix"
+            />
           ) : (
             <UploadPicker server={server} dataType={dataType} selection={selection} onChange={setSelection} disabled={busy} />
           )}
         </fieldset>
 
         {progress && <UploadStatus progress={progress} />}
-        <div className="actions">
-          <button type="submit" className="primary" disabled={busy} data-testid="new-submit">
-            {busy
-              ? source === 'upload' && progress
-                ? 'Uploading…'
-                : 'Creating…'
-              : created
-                ? 'Finish the upload'
-                : source === 'upload'
-                  ? 'Create and upload'
-                  : 'Create and import'}
-          </button>
-        </div>
+        <SubmitButton busy={busy} testId="new-submit">
+          {busy
+            ? source === 'upload' && progress
+              ? 'Uploading…'
+              : 'Creating…'
+            : created
+              ? 'Finish the upload'
+              : source === 'upload'
+                ? 'Create and upload'
+                : 'Create and import'}
+        </SubmitButton>
       </form>
     </section>
   );

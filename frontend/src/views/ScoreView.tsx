@@ -2,6 +2,7 @@ import { useEffect, useState, type DragEvent, type FormEvent } from 'react';
 
 import { api, describeError, type Project, type ScoreRequest, type ScoreResponse } from '../api';
 import { ErrorMessage } from '../components/ErrorMessage';
+import { SubmitButton, TextAreaField, TextField } from '../components/Field';
 import { percent } from '../format';
 
 type Source = 'file' | 'url' | 'text';
@@ -133,28 +134,21 @@ export function ScoreView(props: { project: Project }) {
           </div>
         )}
         {source === 'url' && (
-          <label className="block-field">
-            Image URL
-            <input
-              type="url"
-              value={url}
-              onChange={(e) => setUrl(e.target.value)}
-              placeholder="https://example.com/cat.jpg"
-              data-testid="score-url"
-            />
-          </label>
+          <TextField
+            label="Image URL"
+            type="url"
+            value={url}
+            onChange={setUrl}
+            placeholder="https://example.com/cat.jpg"
+            testId="score-url"
+          />
         )}
         {source === 'text' && (
-          <label className="block-field">
-            Text
-            <textarea value={text} onChange={(e) => setText(e.target.value)} rows={6} data-testid="score-text" />
-          </label>
+          <TextAreaField label="Text" value={text} onChange={setText} rows={6} testId="score-text" />
         )}
-        <div className="actions">
-          <button type="submit" className="primary" disabled={busy} data-testid="score-submit">
-            {busy ? 'Scoring…' : 'Score'}
-          </button>
-        </div>
+        <SubmitButton busy={busy} testId="score-submit">
+          {busy ? 'Scoring…' : 'Score'}
+        </SubmitButton>
       </form>
 
       <ErrorMessage error={error} />

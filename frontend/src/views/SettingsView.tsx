@@ -1,9 +1,13 @@
 import { useEffect, useState, type FormEvent } from 'react';
 
-import { api, describeError, formError, STRATEGIES, type Labeller, type Project, type ProjectSettings } from '../api';
+import { api, describeError, STRATEGIES, type Labeller, type Project, type ProjectSettings } from '../api';
+import { DataTable, type Column } from '../components/DataTable';
 import { ErrorMessage } from '../components/ErrorMessage';
+import { SubmitButton } from '../components/Field';
+import { Loading } from '../components/Loading';
+import { DescriptionField, StrategyField, ThresholdField, TitleField } from '../components/ProjectFields';
 import { count, percent, seconds } from '../format';
-import { strategyText } from './NewProjectView';
+import { useFormAction } from '../useFormAction';
 
 /** `/projects/{pid}/settings`: title, instructions, auto-label threshold and strategy (editable by
  * admins and owners, read-only for others), and how each labeller is doing. */
@@ -12,8 +16,7 @@ export function SettingsView(props: { project: Project; editable: boolean; onSav
   const [saved, setSaved] = useState<ProjectSettings | null>(null);
   const [draft, setDraft] = useState<ProjectSettings | null>(null);
   const [threshold, setThreshold] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, setError, run } = useFormAction();
   const [notice, setNotice] = useState<string | null>(null);
 
   useEffect(() => {
@@ -48,21 +51,15 @@ export function SettingsView(props: { project: Project; editable: boolean; onSav
     if (limit !== saved.auto_label_threshold) patch.auto_label_threshold = limit;
     if (draft.strategy !== saved.strategy) patch.strategy = draft.strategy;
     if (Object.keys(patch).length === 0) return setNotice('Nothing changed.');
-    setBusy(true);
-    setError(null);
     setNotice(null);
-    try {
+    await run(async () => {
       const fresh = await api.updateSettings(project.id, patch);
       setSaved(fresh);
       setDraft(fresh);
       setThreshold(String(fresh.auto_label_threshold));
       setNotice('Saved.');
       onSaved();
-    } catch (e) {
-      setError(formError(e));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const edit = (patch: Partial<ProjectSettings>) => setDraft((d) => d && { ...d, ...patch });
@@ -80,77 +77,36 @@ export function SettingsView(props: { project: Project; editable: boolean; onSav
         </p>
       )}
       {!draft ? (
-        !error && (
-          <p className="loading" role="status">
-            Loading…
-          </p>
-        )
+        !error && <Loading />
       ) : (
         <form className="card form" onSubmit={(e) => void submit(e)} aria-label="Project settings">
           {!editable && <p className="muted">Only admins and owners change these.</p>}
           <p className="muted">
             <code>{project.id}</code> · {project.data_type} · {project.encoder} · classes: {project.classes.join(', ')}
           </p>
-          <label className="block-field">
-            Title
-            <input
-              type="text"
-              value={draft.title}
-              onChange={(e) => edit({ title: e.target.value })}
-              readOnly={readOnly}
-              data-testid="settings-title"
-            />
-          </label>
-          <label className="block-field">
-            <span>
-              Instructions for labellers <span className="muted">(HTML)</span>
-            </span>
-            <textarea
-              rows={4}
-              value={draft.description}
-              onChange={(e) => edit({ description: e.target.value })}
-              readOnly={readOnly}
-              data-testid="settings-description"
-            />
-          </label>
+          <TitleField value={draft.title} onChange={(title) => edit({ title })} readOnly={readOnly} testId="settings-title" />
+          <DescriptionField
+            hint="HTML"
+            rows={4}
+            value={draft.description}
+            onChange={(description) => edit({ description })}
+            readOnly={readOnly}
+            testId="settings-description"
+          />
           <div className="form-grid">
-            <label className="block-field">
-              <span>
-                Auto-label threshold <span className="muted">(0.5–1)</span>
-              </span>
-              <input
-                type="number"
-                min={0.5}
-                max={1}
-                step={0.01}
-                value={threshold}
-                onChange={(e) => setThreshold(e.target.value)}
-                readOnly={readOnly}
-                data-testid="settings-threshold"
-              />
-            </label>
-            <label className="block-field">
-              Next items by
-              <select
-                value={draft.strategy}
-                onChange={(e) => edit({ strategy: e.target.value })}
-                disabled={readOnly}
-                data-testid="settings-strategy"
-              >
-                {strategies.map((s) => (
-                  <option key={s} value={s}>
-                    {strategyText(s)}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <ThresholdField value={threshold} onChange={setThreshold} readOnly={readOnly} testId="settings-threshold" />
+            <StrategyField
+              value={draft.strategy}
+              onChange={(strategy) => edit({ strategy })}
+              strategies={strategies}
+              disabled={readOnly}
+              testId="settings-strategy"
+            />
           </div>
           {editable && (
-            <div className="actions">
-              <button type="submit" className="primary" disabled={busy} data-testid="settings-save">
-                Save
-              </button>
-            </div>
+            <SubmitButton busy={busy} testId="settings-save">
+              Save
+            </SubmitButton>
           )}
         </form>
       )}
@@ -158,6 +114,17 @@ export function SettingsView(props: { project: Project; editable: boolean; onSav
     </section>
   );
 }
+
+const LABELLER_COLUMNS: Column[] = [
+  'Labeller',
+  'Labels',
+  'Median time per label',
+  { label: 'Agrees with the model', title: "Share of the labeller's training labels the current model predicts too" },
+  {
+    label: 'Agrees with other labellers',
+    title: 'Share of the items labelled twice on which another labeller gave the same label',
+  },
+];
 
 /** An agreement share with the number of items it was measured on. */
 function agreement(share: number | null, compared: number) {
@@ -189,42 +156,21 @@ function Labellers(props: { pid: string }) {
       <h2 id="labellers-title">Labellers</h2>
       <ErrorMessage error={error} />
       {labellers === null ? (
-        !error && (
-          <p className="loading" role="status">
-            Loading…
-          </p>
-        )
+        !error && <Loading />
       ) : labellers.length === 0 ? (
         <p className="muted">Nobody has labelled yet.</p>
       ) : (
-        <div className="table-scroll">
-          <table className="data-table" data-testid="labellers-table">
-            <thead>
-              <tr>
-                <th scope="col">Labeller</th>
-                <th scope="col">Labels</th>
-                <th scope="col">Median time per label</th>
-                <th scope="col" title="Share of the labeller's training labels the current model predicts too">
-                  Agrees with the model
-                </th>
-                <th scope="col" title="Share of the items labelled twice on which another labeller gave the same label">
-                  Agrees with other labellers
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {labellers.map((l) => (
-                <tr key={l.user_id} data-testid="labeller-row">
-                  <td>{l.name}</td>
-                  <td>{count(l.labels)}</td>
-                  <td>{seconds(l.median_seconds_per_label)}</td>
-                  <td>{agreement(l.model_agreement, l.model_compared)}</td>
-                  <td>{agreement(l.peer_agreement, l.peer_compared)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable columns={LABELLER_COLUMNS} testId="labellers-table">
+          {labellers.map((l) => (
+            <tr key={l.user_id} data-testid="labeller-row">
+              <td>{l.name}</td>
+              <td>{count(l.labels)}</td>
+              <td>{seconds(l.median_seconds_per_label)}</td>
+              <td>{agreement(l.model_agreement, l.model_compared)}</td>
+              <td>{agreement(l.peer_agreement, l.peer_compared)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </section>
   );

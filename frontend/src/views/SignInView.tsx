@@ -1,17 +1,18 @@
 import { useEffect, useState, type FormEvent } from 'react';
 
-import { api, formError } from '../api';
+import { api } from '../api';
 import { Bulb } from '../components/Bulb';
 import { ErrorMessage } from '../components/ErrorMessage';
+import { SubmitButton, TextField } from '../components/Field';
 import { Link } from '../router';
+import { useFormAction } from '../useFormAction';
 
 /** Sign in with e-mail and password; the organisation is optional (default: the first joined). */
 export function SignInView(props: { next: string | null }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [organisation, setOrganisation] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run } = useFormAction();
 
   useEffect(() => {
     document.title = 'Sign in · Lightbulb';
@@ -19,15 +20,8 @@ export function SignInView(props: { next: string | null }) {
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      // The new session re-renders the app, which goes on to `next`.
-      await api.login(email.trim(), password, organisation.trim() || undefined);
-    } catch (e) {
-      setError(formError(e));
-      setBusy(false);
-    }
+    // The new session re-renders the app, which goes on to `next`.
+    await run(() => api.login(email.trim(), password, organisation.trim() || undefined), { stayBusy: true });
   };
 
   const signUp = props.next ? `/signup?next=${encodeURIComponent(props.next)}` : '/signup';
@@ -38,45 +32,36 @@ export function SignInView(props: { next: string | null }) {
           <Bulb /> Sign in to Lightbulb
         </h1>
         <ErrorMessage error={error} />
-        <label className="block-field">
-          E-mail
-          <input
-            type="email"
-            autoComplete="username"
-            required
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-            data-testid="signin-email"
-          />
-        </label>
-        <label className="block-field">
-          Password
-          <input
-            type="password"
-            autoComplete="current-password"
-            required
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-            data-testid="signin-password"
-          />
-        </label>
-        <label className="block-field">
-          <span>
-            Organisation id <span className="muted">(optional: the first you joined otherwise)</span>
-          </span>
-          <input
-            type="text"
-            autoComplete="organization"
-            value={organisation}
-            onChange={(e) => setOrganisation(e.target.value)}
-            data-testid="signin-organisation"
-          />
-        </label>
-        <div className="actions">
-          <button type="submit" className="primary" disabled={busy} data-testid="signin-submit">
-            {busy ? 'Signing in…' : 'Sign in'}
-          </button>
-        </div>
+        <TextField
+          label="E-mail"
+          type="email"
+          autoComplete="username"
+          required
+          value={email}
+          onChange={setEmail}
+          testId="signin-email"
+        />
+        <TextField
+          label="Password"
+          type="password"
+          autoComplete="current-password"
+          required
+          value={password}
+          onChange={setPassword}
+          testId="signin-password"
+        />
+        <TextField
+          label="Organisation id"
+          hint="optional: the first you joined otherwise"
+          type="text"
+          autoComplete="organization"
+          value={organisation}
+          onChange={setOrganisation}
+          testId="signin-organisation"
+        />
+        <SubmitButton busy={busy} testId="signin-submit">
+          {busy ? 'Signing in…' : 'Sign in'}
+        </SubmitButton>
         <p className="muted">
           New here? <Link to={signUp} testId="link-signup">Create an organisation</Link>. Invited? Open the link you were
           sent.
