@@ -35,6 +35,10 @@ pub struct Metrics {
     pub db_pool_connections: IntGaugeVec,
     pub blob_errors: IntCounterVec,
     pub redis_errors: IntCounter,
+    /// Requests passed to the process that runs their project, by outcome (`ok`, `error`).
+    pub forwarded_requests: IntCounterVec,
+    /// Projects whose actor runs in this process.
+    pub owned_projects: IntGauge,
 }
 
 impl Metrics {
@@ -93,6 +97,14 @@ impl Metrics {
                 &["backend"],
             )?,
             redis_errors: IntCounter::new("lightbulb_redis_errors_total", "Failed Redis operations")?,
+            forwarded_requests: IntCounterVec::new(
+                Opts::new(
+                    "lightbulb_forwarded_requests_total",
+                    "Requests forwarded to the process that runs their project, by outcome (ok, error)",
+                ),
+                &["outcome"],
+            )?,
+            owned_projects: IntGauge::new("lightbulb_owned_projects", "Projects whose actor runs in this process")?,
             registry,
         };
         metrics.register_all()?;
@@ -115,6 +127,8 @@ impl Metrics {
             Box::new(self.db_pool_connections.clone()),
             Box::new(self.blob_errors.clone()),
             Box::new(self.redis_errors.clone()),
+            Box::new(self.forwarded_requests.clone()),
+            Box::new(self.owned_projects.clone()),
         ];
         for c in collectors {
             self.registry.register(c)?;
@@ -128,6 +142,9 @@ impl Metrics {
         }
         for backend in ["local", "s3"] {
             self.blob_errors.with_label_values(&[backend]).inc_by(0);
+        }
+        for outcome in ["ok", "error"] {
+            self.forwarded_requests.with_label_values(&[outcome]).inc_by(0);
         }
         Ok(())
     }
@@ -170,6 +187,8 @@ mod tests {
             "lightbulb_db_pool_connections",
             "lightbulb_blob_store_errors_total",
             "lightbulb_redis_errors_total",
+            "lightbulb_forwarded_requests_total",
+            "lightbulb_owned_projects",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing from:\n{text}");
         }

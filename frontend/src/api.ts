@@ -335,6 +335,8 @@ export interface ProjectSettings {
   description: string;
   auto_label_threshold: number;
   strategy: string;
+  /** Share (0–0.5) of labelled items also given to a second labeller, for agreement. */
+  overlap: number;
 }
 
 export interface Labeller {
@@ -342,7 +344,7 @@ export interface Labeller {
   name: string;
   labels: number;
   median_seconds_per_label: number | null;
-  /** Share (0–1) of the labeller's training labels the current model agrees with. */
+  /** Share (0–1) of the labeller's TEST labels the current model agrees with. */
   model_agreement: number | null;
   model_compared: number;
   /** Share (0–1) of items labelled twice on which another labeller agreed. */

@@ -135,6 +135,9 @@ pub struct ModelSection {
     pub semi_supervised: bool,
     #[serde(default)]
     pub seed: u64,
+    /// Share of labelled items also given to a second labeller, to measure agreement (0-0.5).
+    #[serde(default)]
+    pub overlap: f64,
 }
 
 impl Default for ModelSection {
@@ -149,6 +152,7 @@ impl Default for ModelSection {
             test_fraction: default_test_fraction(),
             semi_supervised: false,
             seed: 0,
+            overlap: 0.0,
         }
     }
 }
@@ -506,6 +510,9 @@ fn validate_model(config: &TaskConfig) -> Result<(), Invalid> {
     let t = m.auto_label_threshold;
     if !(t > 0.0 && t <= 1.0) {
         return Err(invalid("model.auto_label_threshold", format!("{t} is not in (0, 1]")));
+    }
+    if !(0.0..=0.5).contains(&m.overlap) {
+        return Err(invalid("model.overlap", format!("{} is not in [0, 0.5]", m.overlap)));
     }
     let f = m.test_fraction;
     if !(0.0..=0.9).contains(&f) {

@@ -645,6 +645,8 @@ impl Handler<CommitLabels> for ProjectActor {
     fn handle(&mut self, msg: CommitLabels, ctx: &mut Context<Self>) -> usize {
         self.user_names.entry(msg.user_id).or_insert(msg.user_name);
         let mut rows = Vec::with_capacity(msg.labels.len());
+        let overlap = self.cx.settings.read().map(|s| s.overlap).unwrap_or(0.0);
+        self.state.set_overlap(overlap);
         for (plan, label_id, ms) in msg.labels {
             self.state.commit_label(msg.user_id, plan, label_id, msg.from_batch, ms);
             rows.push((plan.index, Some(plan.class), msg.user_id, plan.stage, ms));

@@ -14,6 +14,8 @@ pub struct ProjectSettings {
     pub description: String,
     pub auto_label_threshold: f64,
     pub strategy: StrategyKind,
+    /// Share of labelled items also given to a second labeller (agreement statistics).
+    pub overlap: f64,
 }
 
 /// A change requested through the API: every field optional, unknown ones refused.
@@ -24,6 +26,7 @@ pub struct SettingsChange {
     pub description: Option<String>,
     pub auto_label_threshold: Option<f64>,
     pub strategy: Option<String>,
+    pub overlap: Option<f64>,
 }
 
 impl ProjectSettings {
@@ -34,6 +37,7 @@ impl ProjectSettings {
             description: config.task.description.clone(),
             auto_label_threshold: config.model.auto_label_threshold,
             strategy: config.model.strategy.as_deref().and_then(|s| s.parse().ok()).unwrap_or(StrategyKind::DEFAULT),
+            overlap: config.model.overlap,
         }
     }
 
@@ -59,6 +63,12 @@ impl ProjectSettings {
             }
             next.auto_label_threshold = t;
         }
+        if let Some(share) = change.overlap {
+            if !(0.0..=0.5).contains(&share) {
+                return Err(format!("overlap: between 0 and 0.5, got {share}"));
+            }
+            next.overlap = share;
+        }
         if let Some(name) = &change.strategy {
             next.strategy = name.parse::<StrategyKind>().map_err(|e| format!("strategy: {e}"))?;
         }
@@ -73,6 +83,7 @@ impl ProjectSettings {
             description: Some(self.description.clone()),
             auto_label_threshold: Some(self.auto_label_threshold),
             strategy: Some(self.strategy.name().to_string()),
+            overlap: Some(self.overlap),
         }
     }
 }
@@ -87,6 +98,7 @@ mod tests {
             description: String::new(),
             auto_label_threshold: 0.97,
             strategy: StrategyKind::DEFAULT,
+            overlap: 0.0,
         }
     }
 

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// (embedding row, class) of a labelled item.
@@ -154,6 +154,11 @@ pub struct ProjectState {
     random_order: Vec<usize>,
     cursor: usize,
     next_batch_seq: u64,
+    /// Share of first human labels whose item also goes to a second labeller (agreement).
+    overlap: f64,
+    /// Labelled items waiting for a second labeller: (item index, first labeller).
+    second_opinions: VecDeque<(usize, i64)>,
+    overlap_rng: ChaCha8Rng,
 }
 
 impl ProjectState {
@@ -181,7 +186,29 @@ impl ProjectState {
             random_order,
             cursor: 0,
             next_batch_seq: 0,
+            overlap: 0.0,
+            second_opinions: VecDeque::new(),
+            // Its own stream, so second opinions do not shift the random order of items.
+            overlap_rng: ChaCha8Rng::seed_from_u64(seed.wrapping_add(1)),
         }
+    }
+
+    /// Sets the share of first labels that get a second labeller (clamped to 0-0.5).
+    pub fn set_overlap(&mut self, share: f64) {
+        self.overlap = share.clamp(0.0, 0.5);
+    }
+
+    /// A labelled item waiting for a second opinion that `user_id` did not label, with the
+    /// stage its first label has.
+    fn take_second_opinion(&mut self, user_id: i64) -> Option<(usize, Stage)> {
+        let pos = self.second_opinions.iter().position(|&(i, first)| {
+            first != user_id
+                && !self.leases.contains_key(&i)
+                && !self.in_batch.contains(&i)
+                && self.labels.get(&i).is_some_and(|l| l.user_id == first)
+        })?;
+        let (index, _) = self.second_opinions.remove(pos)?;
+        Some((index, self.labels.get(&index)?.stage))
     }
 
     pub fn items(&self) -> &[Item] {
@@ -316,6 +343,7 @@ impl ProjectState {
                 None
             };
             let pick = pick
+                .or_else(|| self.take_second_opinion(user_id))
                 .or_else(|| self.pop_queue().map(|i| (i, Stage::Train)))
                 .or_else(|| self.random_available().map(|i| (i, Stage::Train)))
                 .or_else(|| self.pop_skipped().map(|i| (i, Stage::Train)));
@@ -357,6 +385,12 @@ impl ProjectState {
 
     /// Records a label that was written (durably) as `label_id`.
     pub fn commit_label(&mut self, user_id: i64, plan: LabelPlan, label_id: i64, from_batch: bool, ms: Option<i64>) {
+        // A person's first label on an item may be checked by a second labeller; the later
+        // label is the one the model learns from, both count for agreement.
+        let first = !self.labels.contains_key(&plan.index);
+        if first && !from_batch && self.overlap > 0.0 && self.overlap_rng.random::<f64>() < self.overlap {
+            self.second_opinions.push_back((plan.index, user_id));
+        }
         self.leases.remove(&plan.index);
         self.test_pending.remove(&plan.index);
         if self.skipped_set.remove(&plan.index) {
@@ -571,6 +605,31 @@ mod tests {
         let (train, test) = s.training_sets();
         assert_eq!(train.len() + test.len(), 100);
         assert!((24..=26).contains(&test.len()), "{} test labels", test.len());
+    }
+
+    #[test]
+    fn a_share_of_labelled_items_goes_to_a_second_labeller_never_the_first() {
+        let mut s = state(40, 0.25);
+        s.set_overlap(0.5);
+        let handed = s.next(1, 20, 0);
+        for h in &handed {
+            let plan = s.plan_label(1, s.item(h.index).id, "a", 0).unwrap();
+            s.commit_label(1, plan, h.index as i64, false, Some(500));
+        }
+        let waiting = s.second_opinions.len();
+        assert!((4..=16).contains(&waiting), "about half of 20 first labels: {waiting}");
+        let again: Vec<usize> = s.next(1, 20, 0).into_iter().map(|h| h.index).collect();
+        assert!(again.iter().all(|i| !s.labels.contains_key(i)), "the first labeller gets only new items");
+        let second = s.next(2, 5, 0);
+        assert!(second.iter().any(|h| s.labels.contains_key(&h.index)), "the second labeller gets labelled items");
+        let checks: Vec<Handout> = second.into_iter().filter(|h| s.labels.contains_key(&h.index)).collect();
+        for h in &checks {
+            let stage = s.labels[&h.index].stage;
+            assert_eq!(h.stage, stage, "a second opinion keeps the item's stage");
+            let plan = s.plan_label(2, s.item(h.index).id, "b", 0).unwrap();
+            s.commit_label(2, plan, 1000 + h.index as i64, false, None);
+            assert_eq!(s.labels[&h.index].user_id, 2, "the later label is the live one");
+        }
     }
 
     #[test]

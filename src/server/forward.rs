@@ -60,8 +60,14 @@ pub async fn forward(
     };
     let (http, payload) = req.into_parts();
     let response = match proxy(&state, &http, payload, &owner).await {
-        Ok(response) => response,
-        Err(e) => actix_web::ResponseError::error_response(&e),
+        Ok(response) => {
+            state.metrics.forwarded_requests.with_label_values(&["ok"]).inc();
+            response
+        }
+        Err(e) => {
+            state.metrics.forwarded_requests.with_label_values(&["error"]).inc();
+            actix_web::ResponseError::error_response(&e)
+        }
     };
     Ok(ServiceResponse::new(http, response))
 }

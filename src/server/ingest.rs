@@ -689,6 +689,7 @@ fn settings_json(s: &ProjectSettings) -> Value {
         "description": s.description,
         "auto_label_threshold": s.auto_label_threshold,
         "strategy": s.strategy.name(),
+        "overlap": s.overlap,
     })
 }
 
@@ -729,7 +730,7 @@ async fn labellers(req: HttpRequest, state: web::Data<AppState>, pid: web::Path<
     let (_, entry) = entry_access(&req, &state, &pid, Action::Read).await?;
     let h = open_handle(&entry)?;
     let labels: Vec<_> =
-        state.store.live_labels(entry.scope).await?.into_iter().filter(|l| l.source == LabelSource::Human).collect();
+        state.store.answers(entry.scope).await?.into_iter().filter(|l| l.source == LabelSource::Human).collect();
     let classes = &entry.config.label.classes;
     // Agreement with the model is measured on TEST labels only: the model never trained on
     // them, so agreeing there is not the model repeating what it was taught.

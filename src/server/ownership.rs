@@ -72,6 +72,8 @@ async fn round(state: &Arc<AppState>) -> anyhow::Result<()> {
             _ => {}
         }
     }
+    let owned = state.projects.all().iter().filter(|e| e.handle().is_some()).count();
+    state.metrics.owned_projects.set(owned as i64);
     Ok(())
 }
 

@@ -12,7 +12,7 @@ pub mod judgements;
 pub mod owners;
 pub mod s3;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use lightbulb_migration::{Migrator, MigratorTrait};
@@ -382,6 +382,34 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(res.rows_affected == 1)
+    }
+
+    /// Every answer each labeller gave and did not take back, oldest first: live labels and
+    /// those superseded by a later label of the item (a second opinion, a correction), but not
+    /// those undone. Of one labeller's answers on one item only the latest counts.
+    pub async fn answers(&self, scope: ProjectScope) -> StoreResult<Vec<StoredLabel>> {
+        self.check_project(scope).await?;
+        let rows = label::Entity::find()
+            .filter(label::Column::ProjectId.eq(scope.project_id))
+            .order_by_asc(label::Column::Id)
+            .all(&self.db)
+            .await?;
+        // A superseded row's undone_at is the creation time of the row that replaced it (one
+        // transaction, one clock reading); an undo leaves no such row.
+        let created: HashSet<(i64, i64)> = rows.iter().map(|r| (r.item_id, r.created_at)).collect();
+        let mut latest: HashMap<(i64, i64), StoredLabel> = HashMap::new();
+        for row in rows {
+            let kept = match row.undone_at {
+                None => true,
+                Some(t) => created.contains(&(row.item_id, t)) && t >= row.created_at,
+            };
+            if kept {
+                latest.insert((row.item_id, row.user_id), StoredLabel::from(row));
+            }
+        }
+        let mut out: Vec<StoredLabel> = latest.into_values().collect();
+        out.sort_by_key(|l| l.id);
+        Ok(out)
     }
 
     /// Every live label of the project, oldest first.

@@ -268,9 +268,11 @@ fn hosted_projects_from_uploads_and_s3_survive_a_new_process_on_an_empty_disk() 
         "PATCH",
         "/api/v1/projects/digits/settings",
         Some(&alice_t),
-        Some(&json!({ "auto_label_threshold": 0.9, "strategy": "margin" })),
+        Some(&json!({ "auto_label_threshold": 0.9, "strategy": "margin", "overlap": 0.5 })),
     );
     assert_eq!(status, 200, "{res}");
+    // Half of alice's next labels go to a second labeller as well.
+    label_digits(&a, &alice_t, 8);
     let (_, project) = call(&a, "GET", "/api/v1/projects/digits", Some(&alice_t), None);
     assert_eq!((project["auto_label_threshold"].as_f64(), project["strategy"].as_str()), (Some(0.9), Some("margin")));
     let (status, res) = call(
@@ -308,8 +310,12 @@ fn hosted_projects_from_uploads_and_s3_survive_a_new_process_on_an_empty_disk() 
     assert_eq!(status, 200, "{stats}");
     let rows = stats["labellers"].as_array().unwrap();
     let row = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("{name}: {stats}")).clone();
-    assert_eq!(row("alice")["labels"], 16, "{stats}");
+    assert_eq!(row("alice")["labels"], 24, "{stats}");
     assert_eq!(row("carol")["labels"], 8, "{stats}");
+    let checked = row("carol")["peer_compared"].as_u64().unwrap();
+    assert!(checked >= 1, "carol gave second opinions on alice's items: {stats}");
+    assert_eq!(row("carol")["peer_agreement"].as_f64(), Some(1.0), "both labelled truthfully: {stats}");
+    assert_eq!(row("alice")["peer_compared"].as_u64(), Some(checked), "{stats}");
     assert_eq!(row("carol")["median_seconds_per_label"].as_f64(), Some(0.5), "{stats}");
     let compared = row("alice")["model_compared"].as_u64().unwrap();
     assert!(compared >= 1, "the TEST share of alice's labels is compared with the model: {stats}");

@@ -43,6 +43,21 @@ export function StrategyField(props: {
   );
 }
 
+/** The share of labelled items checked by a second labeller, typed as a percentage. */
+export function OverlapField(props: Omit<TextFieldProps, 'label' | 'hint' | 'type'>) {
+  return (
+    <TextField
+      label="Second opinions (%)"
+      hint="0–50: share of labelled items also given to another labeller, for agreement"
+      type="number"
+      min={0}
+      max={50}
+      step={1}
+      {...props}
+    />
+  );
+}
+
 /** The labellers' instructions (HTML). */
 export function DescriptionField(props: Omit<TextAreaFieldProps, 'label'>) {
   return <TextAreaField label="Instructions for labellers" {...props} />;

@@ -5,7 +5,13 @@ import { DataTable, type Column } from '../components/DataTable';
 import { ErrorMessage } from '../components/ErrorMessage';
 import { SubmitButton } from '../components/Field';
 import { Loading } from '../components/Loading';
-import { DescriptionField, StrategyField, ThresholdField, TitleField } from '../components/ProjectFields';
+import {
+  DescriptionField,
+  OverlapField,
+  StrategyField,
+  ThresholdField,
+  TitleField,
+} from '../components/ProjectFields';
 import { count, percent, seconds } from '../format';
 import { useFormAction } from '../useFormAction';
 
@@ -16,6 +22,7 @@ export function SettingsView(props: { project: Project; editable: boolean; onSav
   const [saved, setSaved] = useState<ProjectSettings | null>(null);
   const [draft, setDraft] = useState<ProjectSettings | null>(null);
   const [threshold, setThreshold] = useState('');
+  const [overlap, setOverlap] = useState('');
   const { busy, error, setError, run } = useFormAction();
   const [notice, setNotice] = useState<string | null>(null);
 
@@ -31,6 +38,7 @@ export function SettingsView(props: { project: Project; editable: boolean; onSav
         setSaved(s);
         setDraft(s);
         setThreshold(String(s.auto_label_threshold));
+        setOverlap(String(Math.round(s.overlap * 100)));
       },
       (e: unknown) => live && setError(describeError(e)),
     );
@@ -44,12 +52,15 @@ export function SettingsView(props: { project: Project; editable: boolean; onSav
     if (!draft || !saved) return;
     const limit = Number(threshold);
     if (!(limit >= 0.5 && limit <= 1)) return setError('The auto-label threshold is between 0.5 and 1.');
+    const share = Number(overlap) / 100;
+    if (!(share >= 0 && share <= 0.5)) return setError('Second opinions are between 0 and 50 %.');
     // Only what changed: the strategy, say, applies from the next ranking of the queue.
     const patch: Partial<ProjectSettings> = {};
     if (draft.title !== saved.title) patch.title = draft.title;
     if (draft.description !== saved.description) patch.description = draft.description;
     if (limit !== saved.auto_label_threshold) patch.auto_label_threshold = limit;
     if (draft.strategy !== saved.strategy) patch.strategy = draft.strategy;
+    if (share !== saved.overlap) patch.overlap = share;
     if (Object.keys(patch).length === 0) return setNotice('Nothing changed.');
     setNotice(null);
     await run(async () => {
@@ -57,6 +68,7 @@ export function SettingsView(props: { project: Project; editable: boolean; onSav
       setSaved(fresh);
       setDraft(fresh);
       setThreshold(String(fresh.auto_label_threshold));
+      setOverlap(String(Math.round(fresh.overlap * 100)));
       setNotice('Saved.');
       onSaved();
     });
@@ -102,6 +114,7 @@ export function SettingsView(props: { project: Project; editable: boolean; onSav
               disabled={readOnly}
               testId="settings-strategy"
             />
+            <OverlapField value={overlap} onChange={setOverlap} readOnly={readOnly} testId="settings-overlap" />
           </div>
           {editable && (
             <SubmitButton busy={busy} testId="settings-save">
