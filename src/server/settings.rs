@@ -48,8 +48,15 @@ mod tests {
             .unwrap();
         // Environment beats the file; a flag beats both.
         std::env::set_var("LIGHTBULB__SCORE_BATCH", "16");
+        std::env::set_var("LIGHTBULB__S3__BUCKET", "models");
+        std::env::set_var("LIGHTBULB__S3__SECRET_ACCESS_KEY", "s3cr3t-value");
         let s = layered(Some(&file), &Flags { workers: Some(5) }).unwrap();
         std::env::remove_var("LIGHTBULB__SCORE_BATCH");
+        std::env::remove_var("LIGHTBULB__S3__BUCKET");
+        std::env::remove_var("LIGHTBULB__S3__SECRET_ACCESS_KEY");
+        let s3 = s.s3.clone().expect("a nested section from the environment");
+        assert_eq!((s3.bucket.as_str(), s3.prefix.as_str()), ("models", "lightbulb/"), "defaults fill the rest");
+        assert!(!format!("{s:?}").contains("s3cr3t"), "{s:?}");
         assert_eq!(s.score_batch, 16);
         assert_eq!(s.workers, 5);
         assert_eq!(s.org, "acme");

@@ -320,6 +320,39 @@ fn hosted_projects_from_uploads_and_s3_survive_a_new_process_on_an_empty_disk() 
     let compared = row("alice")["model_compared"].as_u64().unwrap();
     assert!(compared >= 1, "the TEST share of alice's labels is compared with the model: {stats}");
 
+    // A viewer reads but changes nothing, on every new write route.
+    let (status, inv) = call(
+        &a,
+        "POST",
+        "/api/v1/invitations",
+        Some(&alice_t),
+        Some(&json!({ "email": "vic@acme.test", "role": "viewer" })),
+    );
+    assert_eq!(status, 201, "{inv}");
+    let (status, vic) = call(
+        &a,
+        "POST",
+        "/api/v1/auth/accept",
+        None,
+        Some(&json!({ "token": inv["token"], "name": "vic", "password": "vic's long password" })),
+    );
+    assert_eq!(status, 200, "{vic}");
+    let vic_t = token(&vic).to_string();
+    for (method, path, body) in [
+        ("POST", "/api/v1/projects", new_digits.clone()),
+        ("POST", "/api/v1/projects/digits/ingest", json!({})),
+        ("PATCH", "/api/v1/projects/digits/settings", json!({ "title": "mine" })),
+        ("POST", "/api/v1/invitations", json!({ "email": "x@acme.test", "role": "viewer" })),
+        ("GET", "/api/v1/invitations", json!({})),
+    ] {
+        let (status, res) = call(&a, method, path, Some(&vic_t), Some(&body));
+        assert_eq!(status, 403, "a viewer on {method} {path}: {res}");
+    }
+    let (status, res) = upload(&a, &vic_t, "digits", &borrowed[..1]);
+    assert_eq!(status, 403, "a viewer uploading: {res}");
+    let (status, _) = call(&a, "GET", "/api/v1/projects/digits/labellers", Some(&vic_t), None);
+    assert_eq!(status, 200, "a viewer reads the statistics");
+
     // Password change: every other session of the user ends at once.
     let (status, fresh) = call(
         &a,
