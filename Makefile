@@ -25,6 +25,7 @@ test: setup
 	bash scripts/services.sh
 	$(CARGO) build --release
 	$(CARGO) test --release --all-targets
+	LIGHTBULB_TEST_DATABASE=postgres $(CARGO) test --release --test server
 	bash scripts/browser-test.sh
 	bash scripts/browser-test-hosted.sh
 	$(CARGO) clippy --release --all-targets -- -D warnings

@@ -66,11 +66,18 @@ impl Server {
     fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let log = dir.join(format!("server-{port}.log"));
+        // With LIGHTBULB_TEST_DATABASE=postgres every server of a test directory runs on its
+        // own PostgreSQL database (the same one across restarts), unless the test picks one.
+        let mut database = Vec::new();
+        if std::env::var("LIGHTBULB_TEST_DATABASE").as_deref() == Ok("postgres") && !args.contains(&"--database-url") {
+            database = vec!["--database-url".to_string(), postgres_database(&database_name(dir))];
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_lightbulb"))
             .arg("serve")
             .arg("--bind")
             .arg(format!("127.0.0.1:{port}"))
             .args(args)
+            .args(&database)
             .envs(env.iter().copied())
             .env("LIGHTBULB_ASSETS", assets())
             .env("RUST_LOG", "warn")
@@ -140,6 +147,39 @@ impl Server {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// A database name for a test directory: the same directory, the same database.
+fn database_name(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    format!("lb_t_{}_{:016x}", std::process::id(), h.finish())
+}
+
+/// The URL of PostgreSQL database `name` (created when missing) on the test server
+/// (`TEST_POSTGRES_URL`, default: the local server `.ci/run` starts).
+pub fn postgres_database(name: &str) -> String {
+    use sea_orm::{ConnectionTrait, Database};
+    let admin_url =
+        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| panic!("PostgreSQL at {admin_url}: {e}"));
+        let exists = admin
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+            ))
+            .await
+            .unwrap()
+            .is_some();
+        if !exists {
+            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+        }
+    });
+    let base = admin_url.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
 }
 
 impl Drop for Server {

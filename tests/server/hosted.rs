@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::accounts::{call, sign_up, token, KEY};
-use crate::common::{assets, raw, truth, Server};
+use crate::common::{assets, postgres_database, raw, truth, Server};
 use lightbulb::store::s3::{S3Options, S3Store};
 
 const S3_ENDPOINT: &str = "http://127.0.0.1:8333";
@@ -28,20 +28,6 @@ fn s3_options(bucket: &str) -> S3Options {
         create_bucket: true,
         ..S3Options::default()
     }
-}
-
-/// A fresh PostgreSQL database for this test.
-fn fresh_postgres(rt: &tokio::runtime::Runtime) -> String {
-    use sea_orm::{ConnectionTrait, Database};
-    let admin_url =
-        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
-    let name = format!("lb_hosted_{}_{}", std::process::id(), lightbulb::store::now_ms());
-    rt.block_on(async {
-        let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| panic!("PostgreSQL at {admin_url}: {e}"));
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-    });
-    let base = admin_url.rsplit_once('/').unwrap().0;
-    format!("{base}/{name}")
 }
 
 /// A `multipart/form-data` body of files named `file`.
@@ -116,7 +102,7 @@ fn mnist_file(i: usize) -> (String, Vec<u8>) {
 #[test]
 fn hosted_projects_from_uploads_and_s3_survive_a_new_process_on_an_empty_disk() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = fresh_postgres(&rt);
+    let db = postgres_database(&format!("lb_hosted_{}_{}", std::process::id(), lightbulb::store::now_ms()));
     let bucket = format!("lb-test-{}", lightbulb::store::now_ms());
     let metrics = Arc::new(lightbulb::metrics::Metrics::new().unwrap());
     let s3 = rt.block_on(S3Store::connect(s3_options(&bucket), metrics)).unwrap();
