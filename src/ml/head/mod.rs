@@ -169,7 +169,8 @@ impl Normalizer {
             .map(|(&v, &m)| {
                 // Constant on the training rows up to rounding (scikit-learn's test): the
                 // pooled scale, never a division by ~0.
-                let constant = !(v > nf * eps * v + (nf * m.abs() * eps).powi(2));
+                let floor = nf * eps * v + (nf * m.abs() * eps).powi(2);
+                let constant = v.partial_cmp(&floor) != Some(std::cmp::Ordering::Greater);
                 // The log-variance is shrunk towards the pooled one with `prior` pseudo-rows:
                 // a few labels cannot blow a feature up, yet a feature whose variance is tiny
                 // on the whole pool is standardised like any other. (Shrinking the variance
@@ -638,7 +639,7 @@ mod tests {
         tch::manual_seed(5);
         let n = 2000;
         let noise = Tensor::randn([n, 15], (Kind::Float, tch::Device::Cpu));
-        let y: Vec<i64> = (0..n).map(|i| (i % 2) as i64).collect();
+        let y: Vec<i64> = (0..n).map(|i| i % 2).collect();
         let tiny: Vec<f32> = y.iter().map(|&c| if c == 1 { 6e-8 } else { -6e-8 }).collect();
         let tiny = Tensor::from_slice(&tiny).reshape([n, 1]);
         let constant = Tensor::full([n, 1], 0.25, (Kind::Float, tch::Device::Cpu));
