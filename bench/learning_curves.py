@@ -11,8 +11,10 @@ the number of labels needed to reach the reference strategy's accuracy at the fu
 Strategy names
   * `sk-entropy`, `sk-margin`, `sk-random`: `bench/sklearn_baseline.py` (StandardScaler +
     LogisticRegression) on Lightbulb's embedding cache for the config, under the same
-    protocol. Run with `--python` (default: $HOME/.cache/lightbulb/sklearn-venv/bin/python,
-    see that script's docstring for the venv set-up).
+    protocol and, seed for seed, on the same test set (the simulator's split, reproduced
+    in `bench/rust_split.py`; the config's class order is passed along). Run with
+    `--python` (default: $HOME/.cache/lightbulb/sklearn-venv/bin/python, see that
+    script's docstring for the venv set-up).
   * anything else (`random`, `entropy`, `margin`, `least_confidence`, `kcenter`,
     `cluster_margin`, ...): `$CARGO_TARGET_DIR/release/lightbulb simulate --config C
     --truth T --strategy S --seed N --budget B --step K --json [--extra-args]`
@@ -57,17 +59,24 @@ STDERR_TAIL = 25  # lines of stderr shown for a failed run
 def read_config(path):
     """The few config values needed here, from a minimal reading of the YAML.
 
-    Only `section:` lines at column 0 and `key: scalar` lines one level below them are read
-    (enough for Lightbulb's task configs; lists and deeper nesting are skipped), so no YAML
-    library is needed.
+    Only `section:` lines at column 0 and `key: value` lines one level below them are read,
+    the value a scalar or a list of scalars (`[a, "b"]`, or `- a` lines below the key); that
+    is enough for Lightbulb's task configs (`label.classes` is a list), so no YAML library is
+    needed. Deeper nesting is skipped.
     """
-    values, section, key_indent = {}, None, None
+    unquote = lambda v: v[1:-1] if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"" else v
+    values, section, key_indent, list_key = {}, None, None, None
     with open(path, encoding="utf-8") as f:
         for raw in f:
             line = re.sub(r"(^|\s)#.*$", "", raw.rstrip("\n")).rstrip()
             if not line.strip() or line.strip() == "---":
                 continue
             indent = len(line) - len(line.lstrip(" "))
+            item = re.match(r"\s*-\s+(.*)$", line)
+            if list_key and item and indent >= key_indent:
+                values.setdefault(list_key, []).append(unquote(item.group(1).strip()))
+                continue
+            list_key = None
             m = re.match(r"\s*([A-Za-z_][\w-]*)\s*:\s*(.*)$", line)
             if indent == 0:
                 section, key_indent = (m.group(1), None) if m else (None, None)
@@ -78,11 +87,13 @@ def read_config(path):
                 key_indent = indent
             if indent != key_indent:
                 continue
-            value = m.group(2).strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-            if value:
-                values[f"{section}.{m.group(1)}"] = value
+            key, value = f"{section}.{m.group(1)}", m.group(2).strip()
+            if value.startswith("[") and value.endswith("]"):
+                values[key] = [unquote(v.strip()) for v in value[1:-1].split(",") if v.strip()]
+            elif value:
+                values[key] = unquote(value)
+            else:
+                list_key = key  # a block list may follow
     return values
 
 
@@ -152,6 +163,10 @@ def command_for(strategy, seed, args, config):
                "--test-fraction", test_fraction(args, config), "--json"]
         if config.get("dataset.directory"):
             cmd += ["--dataset-dir", in_repo(config["dataset.directory"])]
+        if isinstance(config.get("label.classes"), list):
+            # The config's class order decides the simulator's split; passing it lets the
+            # baseline hold out the same test set for the same seed.
+            cmd += ["--classes", ",".join(config["label.classes"])]
         return cmd + shlex.split(args.sk_args)
     return [args.binary, "simulate", "--config", args.config, "--truth", args.truth,
             "--strategy", strategy, "--seed", str(seed), "--budget", str(args.budget),
@@ -273,7 +288,8 @@ def markdown(args, runs, rows, columns):
     if encoders:
         out.append(f"- encoder: {', '.join(encoders)}")
     out.append("- `sk-*`: scikit-learn StandardScaler + LogisticRegression(max_iter=1000) on the same "
-               "embedding cache (`bench/sklearn_baseline.py`); cells: mean ±std over seeds\n")
+               "embedding cache and, seed for seed, the simulator's test set (`bench/sklearn_baseline.py`, "
+               "`--split rust` unless the baseline extra args say otherwise); cells: mean ±std over seeds\n")
 
     header = "| strategy | " + " | ".join(str(c) for c in columns) + " | ceiling |"
     rule = "|---|" + "---:|" * (len(columns) + 1)

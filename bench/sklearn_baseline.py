@@ -32,10 +32,18 @@ Inputs
     until it names a cached id.
 
 Protocol (mirrors Lightbulb's simulator)
-  1. Items = ids in both the truth and the cache, sorted by id. Classes = the sorted
-     distinct labels of the truth file (C of them).
-  2. Stratified test split: for each class (in sorted order) its members are shuffled with
+  1. Items = ids in both the truth and the cache, sorted by id. Classes = `--classes` (the
+     config's `label.classes`, in its order), else the sorted distinct labels of the truth
+     file (C of them).
+  2. Stratified test split: for each class (in class order) its members are shuffled with
      the seeded RNG and round(n * F) of them go to the test set; the rest form the pool.
+     `--split rust` (the default) uses the simulator's own RNG and shuffle
+     (`bench/rust_split.py`), so seed S holds out exactly the test set of
+     `lightbulb simulate --seed S`, provided the item and class orders are Lightbulb's:
+     items sorted by id is Lightbulb's order for directory datasets and for rows files whose
+     rows are sorted by id (the demo datasets), and the class order must be the config's
+     (pass `--classes`; `bench/learning_curves.py` does). `--split numpy` draws the split
+     from numpy's RNG instead (the older behaviour: same distribution, other test sets).
   3. Labelling proceeds in steps until `budget` pool items are labelled (or the pool runs
      out). Each step stops at min(next multiple of `step`, next checkpoint of
      20/50/78/100/200/500, budget).
@@ -56,9 +64,9 @@ Output (`--json`): one object
     {"strategy", "seed", "items", "test_items",
      "curve": [{"labels", "accuracy", "macro_f1"}, ...],
      "ceiling": {"accuracy", "macro_f1"}, "seconds", ...extra fields}
-Without `--json` the same numbers are printed as a small table. Randomness differs from
-the Rust engine's (a different RNG), so split and draws are comparable in distribution,
-not item for item.
+Without `--json` the same numbers are printed as a small table. Apart from the Rust split,
+randomness (the draws before a model exists, the `random` strategy) comes from numpy's RNG,
+so those draws are comparable to the Rust engine's in distribution, not item for item.
 """
 import argparse
 import csv
@@ -70,6 +78,7 @@ import time
 import warnings
 
 import numpy as np
+import rust_split  # bench/rust_split.py, beside this script
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -233,7 +242,11 @@ def query(strategy, model, x_unlabelled, k, rng):
 
 def simulate(x, y, n_classes, args):
     rng = np.random.default_rng(args.seed)
-    test, pool = stratified_split(y, n_classes, args.test_fraction, rng)
+    if args.split == "rust":
+        test, pool = rust_split.stratified_split(y, args.test_fraction, args.seed)
+        test, pool = np.array(test, dtype=np.int64), np.array(pool, dtype=np.int64)
+    else:
+        test, pool = stratified_split(y, n_classes, args.test_fraction, rng)
     budget = min(args.budget, pool.size)
     labelled = np.zeros(0, dtype=np.int64)  # indices into x
     unlabelled = pool.copy()
@@ -268,6 +281,11 @@ def parse_args(argv=None):
     p.add_argument("--step", type=int, default=10, help="labels per step (default 10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-fraction", type=float, default=0.25, help="share held out per class (default 0.25)")
+    p.add_argument("--split", choices=("rust", "numpy"), default="rust",
+                   help="test split RNG: rust = the simulator's test set for the same seed (default), "
+                        "numpy = the older numpy-drawn split")
+    p.add_argument("--classes", help="comma-separated classes in the config's order (label.classes); "
+                                     "the Rust split depends on it (default: sorted truth labels)")
     p.add_argument("--dataset-dir", help="dataset directory, to resolve truth paths relative to the truth file")
     p.add_argument("--no-scale", dest="scale", action="store_false", help="skip the StandardScaler")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -285,7 +303,18 @@ def main(argv=None):
     started = time.time()
     meta, ids, vectors = load_cache(args.cache)
     truth = load_truth(args.truth)
-    classes = sorted({label for _, label in truth})
+    found = sorted({label for _, label in truth})
+    if args.classes:
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+        unknown = [c for c in found if c not in classes]
+        if unknown:
+            raise SystemExit(f"{args.truth}: labels {unknown} are not among --classes {classes}")
+    else:
+        classes = found
+        if args.split == "rust":
+            # The Rust split shuffles the classes in the config's order; sorted is a guess.
+            print("note: no --classes; the test set is the simulator's only if the config "
+                  "lists the classes in sorted order", file=sys.stderr)
     labels = match_truth(truth, ids, args.truth, args.dataset_dir)
     if not labels:
         raise SystemExit(f"no id of {args.truth} is in the cache {args.cache} ({len(ids)} cached ids)")
@@ -319,6 +348,7 @@ def main(argv=None):
         "encoder": meta["encoder"].get("id"),
         "dim": int(meta["encoder"]["dim"]),
         "classes": classes,
+        "split": args.split,
         "not_converged": not_converged,
     }
     if args.json:
