@@ -85,6 +85,17 @@ pub async fn open_config_project(
         anyhow::bail!("two configs map to the project id `{slug}`; rename one file");
     }
     let scope = state.store.upsert_project(org, slug, &config.task.title, yaml).await?;
+    let elsewhere = state.store.other_orgs_with_labels(org, slug).await?;
+    if !elsewhere.is_empty() {
+        // Labels belong to an organisation: served under another --org, a project starts empty.
+        tracing::warn!(
+            project = slug,
+            organisations = %elsewhere.join(", "),
+            "this database has labels for a project `{slug}` of another organisation; they are not this \
+             project's. Pass --org {} to serve those.",
+            elsewhere[0]
+        );
+    }
     let row = state.store.project_row(scope).await?;
     let settings = settings_of(&config, row.settings_json.as_deref());
     let events = state.project_events(scope.project_id);

@@ -322,6 +322,27 @@ impl Store {
             .await?)
     }
 
+    /// The organisations (slugs) other than `scope`'s that have a labelled project with this
+    /// id: a config served under another `--org` than before starts empty, which deserves a
+    /// warning. Not scoped on purpose: the server asks at start, not a caller.
+    pub async fn other_orgs_with_labels(&self, scope: OrgScope, slug: &str) -> StoreResult<Vec<String>> {
+        let mut out = Vec::new();
+        let others = project::Entity::find()
+            .filter(project::Column::Slug.eq(slug))
+            .filter(project::Column::OrgId.ne(scope.org_id))
+            .all(&self.db)
+            .await?;
+        for p in others {
+            let labelled = label::Entity::find().filter(label::Column::ProjectId.eq(p.id)).one(&self.db).await?;
+            if labelled.is_some() {
+                if let Some(org) = organisation::Entity::find_by_id(p.org_id).one(&self.db).await? {
+                    out.push(org.slug);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Registers the listed item keys (new ones get ids) and returns key -> id for all of the
     /// project's items. Existing ids never change, so labels stay attached across restarts.
     pub async fn sync_items(&self, scope: ProjectScope, keys: &[String]) -> StoreResult<HashMap<String, i64>> {
