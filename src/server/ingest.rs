@@ -119,9 +119,11 @@ pub async fn resume(state: Arc<AppState>, entry: Arc<Entry>) {
     }
 }
 
-/// Registers projects created through the API by other processes since this one started
-/// (run by the ownership loop), and refreshes the status shown for those run elsewhere.
-pub async fn register_new_hosted_projects(state: &Arc<AppState>) -> anyhow::Result<()> {
+/// Registers every project created through the API that this process does not know yet (all
+/// of them at start; those created by other processes since, from the ownership loop), claims
+/// and resumes those it may run, and refreshes the status shown for those run elsewhere. One
+/// project's trouble is its own `failed` status, not the server's.
+pub async fn register_hosted_projects(state: &Arc<AppState>) -> anyhow::Result<()> {
     for row in state.store.hosted_projects().await? {
         if let Some(known) = state.projects.get(row.org_id, &row.slug) {
             if known.remote_owner().is_some() {
@@ -134,34 +136,16 @@ pub async fn register_new_hosted_projects(state: &Arc<AppState>) -> anyhow::Resu
         let entry = match entry_from_row(state, &row) {
             Ok(entry) => Arc::new(entry),
             Err(e) => {
-                tracing::warn!(project = %row.slug, error = %e, "cannot register a project created elsewhere");
+                // Recorded once; a row already marked failed is not retried every round.
+                if row.status != Status::Failed.as_str() {
+                    tracing::error!(project = %row.slug, error = %e, "cannot restore a created project");
+                    let scope = ProjectScope { org_id: row.org_id, project_id: row.id };
+                    state.store.set_project_status(scope, Status::Failed.as_str(), Some(&e)).await?;
+                }
                 continue;
             }
         };
         if state.projects.insert(entry.clone()) && super::ownership::claim(state, &entry).await? {
-            resume(state.clone(), entry).await;
-        }
-    }
-    Ok(())
-}
-
-/// Registers every project created through the API and resumes what each was doing: open the
-/// ready ones, finish interrupted imports and indexing. One project's trouble is its own
-/// `failed` status, not the server's.
-pub async fn open_hosted_projects(state: &Arc<AppState>) -> anyhow::Result<()> {
-    for row in state.store.hosted_projects().await? {
-        let slug = row.slug.clone();
-        let scope = ProjectScope { org_id: row.org_id, project_id: row.id };
-        let entry = match entry_from_row(state, &row) {
-            Ok(entry) => Arc::new(entry),
-            Err(e) => {
-                tracing::error!(project = %slug, error = %e, "cannot restore a created project");
-                state.store.set_project_status(scope, Status::Failed.as_str(), Some(&e)).await?;
-                continue;
-            }
-        };
-        state.projects.insert(entry.clone());
-        if super::ownership::claim(state, &entry).await? {
             resume(state.clone(), entry).await;
         }
     }

@@ -363,7 +363,7 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<Arc<AppState>
     for (slug, config, yaml) in loaded {
         ingest::open_config_project(&state, org, &slug, config, &yaml).await?;
     }
-    ingest::open_hosted_projects(&state).await?;
+    ingest::register_hosted_projects(&state).await?;
     Ok(state)
 }
 

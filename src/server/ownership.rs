@@ -54,7 +54,7 @@ pub fn start(state: Arc<AppState>) {
 
 async fn round(state: &Arc<AppState>) -> anyhow::Result<()> {
     let mine = state.store.renew_projects(&state.instance, state.owner_ttl_ms).await?;
-    super::ingest::register_new_hosted_projects(state).await?;
+    super::ingest::register_hosted_projects(state).await?;
     for entry in state.projects.all() {
         let owned = mine.contains(&entry.scope.project_id);
         match (entry.remote_owner(), owned) {
