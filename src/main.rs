@@ -191,6 +191,10 @@ struct SimulateArgs {
     /// Use label spreading over the unlabelled pool (default: the config's setting).
     #[arg(long)]
     semi_supervised: Option<bool>,
+    /// Match the model's mean pool prediction to the labelled class frequencies after each
+    /// fit (default: the config's setting, on unless turned off).
+    #[arg(long)]
+    prior_matching: Option<bool>,
     /// Print one JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -261,7 +265,11 @@ fn run(command: Command, assets_given: bool, assets: &std::path::Path) -> anyhow
                 (None, None) => StrategyKind::DEFAULT,
             };
             let seed = args.seed.unwrap_or(task.model.seed);
-            let mut head = HeadParams { seed, ..HeadParams::default() };
+            let mut head = HeadParams {
+                seed,
+                prior_matching: args.prior_matching.unwrap_or(task.model.prior_matching),
+                ..HeadParams::default()
+            };
             head.kind = match (args.head.as_deref(), task.model.head) {
                 (Some("mlp"), _) | (None, HeadChoice::Mlp) => HeadKind::Mlp,
                 _ => HeadKind::Logistic,

@@ -21,8 +21,8 @@ use crate::ml::autolabel::{expected_precision, propose, PrecisionEstimate};
 use crate::ml::embeddings::Embeddings;
 use crate::ml::head::{Head, HeadParams};
 use crate::ml::metrics::{argmax_rows, evaluate};
-use crate::ml::semi;
 use crate::ml::strategy::{self, Pool, StrategyKind};
+use crate::ml::{prior, semi};
 
 /// Label counts always measured, whatever the step (the closing-note tables use them).
 pub const CHECKPOINTS: [usize; 6] = [20, 50, 78, 100, 200, 500];
@@ -212,6 +212,7 @@ const GRAPH_K: usize = 10;
 fn train(
     data: &Labelled,
     labelled: &[usize],
+    unlabelled: &[usize],
     semi_ctx: Option<&SemiContext>,
     opts: &SimulateOptions,
 ) -> anyhow::Result<Option<Trained>> {
@@ -222,7 +223,7 @@ fn train(
         return Ok(None);
     }
     let y: Vec<i64> = labelled.iter().map(|&p| data.classes[p]).collect();
-    let head = match semi_ctx {
+    let mut head = match semi_ctx {
         Some(ctx) => {
             let nodes: Vec<usize> = labelled.iter().filter_map(|p| ctx.node_of_position.get(p).copied()).collect();
             let params = semi::SemiParams::default();
@@ -233,6 +234,10 @@ fn train(
             Head::fit_calibrated(&opts.head, &data.embeddings.gather(&rows), &y, data.num_classes, None)?
         }
     };
+    if opts.head.prior_matching {
+        let pool_probs = score_positions(&head, data, unlabelled);
+        prior::match_labelled_prior(&mut head, &pool_probs, &y, opts.head.prior_smoothing);
+    }
     Ok(Some(Trained { head }))
 }
 
@@ -286,7 +291,7 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
         let picked_set: std::collections::HashSet<usize> = picked.iter().copied().collect();
         unlabelled.retain(|p| !picked_set.contains(p));
         labelled.extend(picked);
-        model = train(data, &labelled, semi_ctx.as_ref(), opts)?;
+        model = train(data, &labelled, &unlabelled, semi_ctx.as_ref(), opts)?;
         let eval = match &model {
             Some(m) => evaluate(&test_y, &argmax_rows(&score_positions(&m.head, data, &test), c), c),
             None => {

@@ -133,6 +133,11 @@ pub struct ModelSection {
     pub test_fraction: f64,
     #[serde(default)]
     pub semi_supervised: bool,
+    /// Move the class biases after each fit so the model's mean prediction over the
+    /// unlabelled items matches the labelled class frequencies (fading out beyond 100
+    /// labels; see `ml::prior`).
+    #[serde(default = "default_true")]
+    pub prior_matching: bool,
     #[serde(default)]
     pub seed: u64,
     /// Share of labelled items also given to a second labeller, to measure agreement (0-0.5).
@@ -151,6 +156,7 @@ impl Default for ModelSection {
             auto_label_threshold: default_auto_label_threshold(),
             test_fraction: default_test_fraction(),
             semi_supervised: false,
+            prior_matching: true,
             seed: 0,
             overlap: 0.0,
         }
@@ -159,6 +165,10 @@ impl Default for ModelSection {
 
 fn default_auto_label_threshold() -> f64 {
     0.97
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_test_fraction() -> f64 {

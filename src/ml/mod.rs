@@ -12,5 +12,6 @@ pub mod encoder;
 pub mod head;
 pub mod metrics;
 pub mod model_io;
+pub mod prior;
 pub mod semi;
 pub mod strategy;

@@ -22,6 +22,7 @@ use crate::ml::cache::EmbeddingCache;
 use crate::ml::embeddings::Embeddings;
 use crate::ml::encoder::{Encoder, EncoderInput, EncoderKind, EncoderSpec};
 use crate::ml::head::{Head, HeadParams};
+use crate::ml::prior;
 use crate::ml::strategy::{self, Pool, StrategyKind};
 use crate::store::blob::{BlobError, BlobStore};
 
@@ -253,7 +254,7 @@ fn train_once(
     let head = if seen.len() >= 2 {
         let rows: Vec<usize> = job.train.iter().map(|&(r, _)| r).collect();
         let y: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
-        Some(Arc::new(Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None)?))
+        Some(Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None)?)
     } else {
         None
     };
@@ -272,12 +273,29 @@ fn train_once(
         out
     });
     let candidates: Vec<usize> = job.pool.iter().map(|&(_, row)| row).collect();
-    let pool_probs: Option<Vec<f32>> = predictions.as_ref().map(|p| {
+    let pool_of = |p: &[f32]| -> Vec<f32> {
         job.pool
             .iter()
             .flat_map(|&(index, _)| p[index * num_classes..(index + 1) * num_classes].iter().copied())
             .collect()
-    });
+    };
+    let mut predictions = predictions;
+    let mut head = head;
+    if let (Some(h), Some(p)) = (head.as_mut(), predictions.as_mut()) {
+        if setup.head.prior_matching && !job.pool.is_empty() {
+            // The same shift the head now carries, applied to the probabilities already
+            // computed (one scoring pass instead of two).
+            let y: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
+            let rates = prior::match_labelled_prior(h, &pool_of(p), &y, setup.head.prior_smoothing);
+            for (index, row) in job.rows.iter().enumerate() {
+                if row.is_some() {
+                    prior::apply_rates(&mut p[index * num_classes..(index + 1) * num_classes], num_classes, &rates);
+                }
+            }
+        }
+    }
+    let head = head.map(Arc::new);
+    let pool_probs: Option<Vec<f32>> = predictions.as_ref().map(|p| pool_of(p));
     let view = Pool {
         embeddings,
         candidates: &candidates,

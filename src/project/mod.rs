@@ -88,10 +88,13 @@ pub async fn open(store: &Store, opening: Opening, options: &OpenOptions) -> any
         )),
         None => None,
     };
-    let head = HeadParams::for_kind(match config.model.head {
-        crate::config::task::HeadChoice::Logistic => crate::ml::head::HeadKind::Logistic,
-        crate::config::task::HeadChoice::Mlp => crate::ml::head::HeadKind::Mlp,
-    });
+    let head = HeadParams {
+        prior_matching: config.model.prior_matching,
+        ..HeadParams::for_kind(match config.model.head {
+            crate::config::task::HeadChoice::Logistic => crate::ml::head::HeadKind::Logistic,
+            crate::config::task::HeadChoice::Mlp => crate::ml::head::HeadKind::Mlp,
+        })
+    };
     let config = Arc::new(config);
     let dataset = Arc::new(dataset);
     // The latest saved model serves /score from the first request after a restart, before the

@@ -85,6 +85,12 @@ pub struct HeadParams {
     pub seed: u64,
     /// Upper bound on cross-validation folds for temperature calibration.
     pub calibration_folds: usize,
+    /// After a fit, move the class biases so the mean prediction over the unlabelled pool
+    /// matches the labelled class frequencies (`ml::prior`); done by the callers that have
+    /// the pool (trainer, simulator).
+    pub prior_matching: bool,
+    /// Pseudo-labels per labelled class in that target.
+    pub prior_smoothing: f64,
 }
 
 impl Default for HeadParams {
@@ -106,6 +112,8 @@ impl Default for HeadParams {
             std_prior: 10.0,
             seed: 0,
             calibration_folds: 5,
+            prior_matching: true,
+            prior_smoothing: 1.0,
         }
     }
 }
@@ -399,6 +407,22 @@ impl Head {
         if t.is_finite() && t > 0.0 {
             self.temperature = t;
         }
+    }
+
+    /// Multiplies every later calibrated probability of class `c` by `rates[c]` (then
+    /// renormalises): the last layer's bias of `c` moves by `T ln rates[c]`. A rate of 0 (a
+    /// class nobody labelled) becomes a shift that leaves the class practically no mass.
+    pub fn reweight_classes(&mut self, rates: &[f64]) {
+        if rates.len() != self.num_classes || rates.iter().any(|r| !r.is_finite() || *r < 0.0) {
+            return;
+        }
+        let t = self.temperature;
+        if let Some(last) = self.layers.last_mut() {
+            for (b, &r) in last.b.iter_mut().zip(rates) {
+                *b += (t * r.max(1e-12).ln()) as f32;
+            }
+        }
+        self.first = self.norm.fold(&self.layers[0]);
     }
 
     pub fn normalizer(&self) -> &Normalizer {
