@@ -191,8 +191,9 @@ struct SimulateArgs {
     /// Use label spreading over the unlabelled pool (default: the config's setting).
     #[arg(long)]
     semi_supervised: Option<bool>,
-    /// Match the model's mean pool prediction to the labelled class frequencies after each
-    /// fit (default: the config's setting, on unless turned off).
+    /// Two-class tasks: keep the model's mean pool prediction between uniform and the
+    /// labelled class frequencies after each fit (default: the config's setting, on unless
+    /// turned off).
     #[arg(long)]
     prior_matching: Option<bool>,
     /// Print one JSON object on stdout (progress stays on stderr).

@@ -234,10 +234,7 @@ fn train(
             Head::fit_calibrated(&opts.head, &data.embeddings.gather(&rows), &y, data.num_classes, None)?
         }
     };
-    if opts.head.prior_matching {
-        let pool_probs = score_positions(&head, data, unlabelled);
-        prior::match_labelled_prior(&mut head, &pool_probs, &y, opts.head.prior_smoothing);
-    }
+    prior::match_labelled_prior(&mut head, |h| score_positions(h, data, unlabelled), &y);
     Ok(Some(Trained { head }))
 }
 

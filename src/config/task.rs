@@ -133,9 +133,9 @@ pub struct ModelSection {
     pub test_fraction: f64,
     #[serde(default)]
     pub semi_supervised: bool,
-    /// Move the class biases after each fit so the model's mean prediction over the
-    /// unlabelled items matches the labelled class frequencies (fading out beyond 100
-    /// labels; see `ml::prior`).
+    /// Two-class tasks: move the class biases after each fit so the model's mean prediction
+    /// over the unlabelled items stays between uniform and the labelled class frequencies
+    /// (fading out beyond 100 labels; see `ml::prior`).
     #[serde(default = "default_true")]
     pub prior_matching: bool,
     #[serde(default)]

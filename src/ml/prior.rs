@@ -18,7 +18,7 @@
 //! class `c` by `r_c` and renormalising, so the rates are found on probabilities already
 //! computed, and the head is then changed once so that later scores agree.
 
-use crate::ml::head::Head;
+use crate::ml::head::{Head, HeadParams};
 
 /// Up to this many labels the match is applied in full; beyond, its log-rates are scaled by
 /// `FULL_MATCH_LABELS / n`. With many labels the fitted intercept is well determined, while
@@ -142,23 +142,34 @@ fn bounded_target(pool_probs: &[f32], num_classes: usize, labelled: &[f64]) -> V
     target
 }
 
-/// Matches `head` (two classes; others are left alone) to the labels `y` over the unlabelled
-/// pool whose calibrated probabilities are `pool_probs` (row-major `[rows x C]`): finds the
-/// rates towards `bounded_target`, fades them with the label count and applies them to the
-/// head. Returns the rates applied, for the caller's other already
-/// computed probabilities (`apply_rates`); all ones when nothing changed.
-pub fn match_labelled_prior(head: &mut Head, pool_probs: &[f32], y: &[i64], smoothing: f64) -> Vec<f64> {
+/// Whether fits with these params on `num_classes` classes are matched: callers skip scoring
+/// the pool otherwise.
+pub fn applies(params: &HeadParams, num_classes: usize) -> bool {
+    params.prior_matching && num_classes == BINARY
+}
+
+/// Matches `head` to the labels `y` over the unlabelled pool, whose calibrated probabilities
+/// (row-major `[rows x C]`) `pool_probs` gives from the unmatched head, when `applies`: finds
+/// the rates towards `bounded_target`, fades them with the label count and applies them to the
+/// head. Returns the rates applied, for the caller's other already computed probabilities
+/// (`apply_rates`), or None (head untouched, pool not scored) when the match does not apply.
+pub fn match_labelled_prior(
+    head: &mut Head,
+    pool_probs: impl FnOnce(&Head) -> Vec<f32>,
+    y: &[i64],
+) -> Option<Vec<f64>> {
     let c = head.num_classes();
-    if c != BINARY {
-        return vec![1.0; c];
+    if !applies(head.params(), c) {
+        return None;
     }
-    let labelled = labelled_prior(y, c, smoothing);
-    let target = bounded_target(pool_probs, c, &labelled);
-    let rates = matching_rates(pool_probs, c, &target);
+    let pool_probs = pool_probs(head);
+    let labelled = labelled_prior(y, c, head.params().prior_smoothing);
+    let target = bounded_target(&pool_probs, c, &labelled);
+    let rates = matching_rates(&pool_probs, c, &target);
     let fade = (FULL_MATCH_LABELS / y.len().max(1) as f64).min(1.0);
     let rates: Vec<f64> = rates.iter().map(|&r| if r > 0.0 { r.powf(fade) } else { 0.0 }).collect();
     head.reweight_classes(&rates);
-    rates
+    Some(rates)
 }
 
 /// Applies rates to probabilities in place (row-renormalised), as the shifted head would.
@@ -214,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_lopsided_head_is_pulled_back_to_the_labels_and_a_balanced_one_is_left_alone() {
-        use crate::ml::head::{HeadParams, Layer, Normalizer};
+        use crate::ml::head::{Layer, Normalizer};
         let head_with_bias = |b: f32| {
             let norm = Normalizer { l2: false, mean: vec![0.0], scale: vec![1.0] };
             let layer = Layer { inputs: 1, outputs: 2, w: vec![-1.0, 1.0], b: vec![0.0, b] };
@@ -227,8 +238,7 @@ mod tests {
         let y: Vec<i64> = (0..20).map(|i| i64::from(i >= 12)).collect();
         let mut lopsided = head_with_bias(4.0);
         assert!(share1(&lopsided) > 0.85);
-        let pool_probs = probs(&lopsided);
-        let rates = match_labelled_prior(&mut lopsided, &pool_probs, &y, 1.0);
+        let rates = match_labelled_prior(&mut lopsided, probs, &y).unwrap();
         assert!(rates[1] < 1.0);
         // Pulled back to the nearer bound of [9/22, 1/2]: the uniform share.
         assert!((share1(&lopsided) - 0.5).abs() < 0.01, "{}", share1(&lopsided));
@@ -236,8 +246,7 @@ mod tests {
         let mut balanced = head_with_bias(-0.25);
         let before = share1(&balanced);
         assert!(before > 9.0 / 22.0 && before < 0.5, "{before}");
-        let pool_probs = probs(&balanced);
-        let rates = match_labelled_prior(&mut balanced, &pool_probs, &y, 1.0);
+        let rates = match_labelled_prior(&mut balanced, probs, &y).unwrap();
         assert!(rates.iter().all(|r| (r - 1.0).abs() < 1e-3), "{rates:?}");
     }
 

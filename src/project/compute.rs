@@ -251,14 +251,14 @@ fn train_once(
     let mut seen: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
     seen.sort_unstable();
     seen.dedup();
-    let head = if seen.len() >= 2 {
+    let y: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
+    let mut head = if seen.len() >= 2 {
         let rows: Vec<usize> = job.train.iter().map(|&(r, _)| r).collect();
-        let y: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
         Some(Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None)?)
     } else {
         None
     };
-    let predictions = head.as_ref().map(|h| {
+    let mut predictions = head.as_ref().map(|h| {
         let present: Vec<usize> = job.rows.iter().flatten().copied().collect();
         let scored = h.score(embeddings, Some(&present));
         let mut out = vec![1.0 / num_classes as f32; job.rows.len() * num_classes];
@@ -279,14 +279,10 @@ fn train_once(
             .flat_map(|&(index, _)| p[index * num_classes..(index + 1) * num_classes].iter().copied())
             .collect()
     };
-    let mut predictions = predictions;
-    let mut head = head;
     if let (Some(h), Some(p)) = (head.as_mut(), predictions.as_mut()) {
-        if setup.head.prior_matching && !job.pool.is_empty() {
-            // The same shift the head now carries, applied to the probabilities already
-            // computed (one scoring pass instead of two).
-            let y: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
-            let rates = prior::match_labelled_prior(h, &pool_of(p), &y, setup.head.prior_smoothing);
+        // The shift the head now carries, applied to the probabilities already computed (one
+        // scoring pass instead of two).
+        if let Some(rates) = prior::match_labelled_prior(h, |_| pool_of(p), &y) {
             for (index, row) in job.rows.iter().enumerate() {
                 if row.is_some() {
                     prior::apply_rates(&mut p[index * num_classes..(index + 1) * num_classes], num_classes, &rates);

@@ -85,9 +85,9 @@ pub struct HeadParams {
     pub seed: u64,
     /// Upper bound on cross-validation folds for temperature calibration.
     pub calibration_folds: usize,
-    /// After a fit, move the class biases so the mean prediction over the unlabelled pool
-    /// matches the labelled class frequencies (`ml::prior`); done by the callers that have
-    /// the pool (trainer, simulator).
+    /// Two-class tasks: after a fit, move the class biases so the mean prediction over the
+    /// unlabelled pool stays between uniform and the labelled class frequencies
+    /// (`ml::prior`); done by the callers that have the pool (trainer, simulator).
     pub prior_matching: bool,
     /// Pseudo-labels per labelled class in that target.
     pub prior_smoothing: f64,
