@@ -293,7 +293,15 @@ export interface CreatedApiKey {
 
 export type ProjectStatus = 'awaiting_upload' | 'importing' | 'indexing' | 'embedding' | 'ready' | 'failed';
 
-export const STRATEGIES = ['entropy', 'margin', 'least_confidence', 'random', 'kcenter', 'cluster_margin'] as const;
+export const STRATEGIES = [
+  'entropy',
+  'margin',
+  'least_confidence',
+  'random',
+  'kcenter',
+  'cluster_margin',
+  'power_margin',
+] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 export type ProjectSource = { kind: 'upload' } | { kind: 's3'; prefix: string };

@@ -8,6 +8,7 @@ const STRATEGY_TEXT: Record<string, string> = {
   random: 'Random',
   kcenter: 'k-center (cover the dataset)',
   cluster_margin: 'Cluster margin (unsure and diverse)',
+  power_margin: 'Power margin (unsure, sampled: noisy data)',
 };
 
 export const strategyText = (s: string) => STRATEGY_TEXT[s] ?? s;

@@ -97,3 +97,29 @@ fn names_round_trip() {
     }
     assert!("max_entropy".parse::<StrategyKind>().unwrap_err().contains("entropy"));
 }
+
+#[test]
+fn power_margin_samples_in_proportion_to_uncertainty() {
+    let e = blobs();
+    let candidates = [10usize, 40];
+    // Margin uncertainty 1 - (p1 - p2): 0.2 for the first candidate, 0.8 for the second.
+    let probs = [0.9f32, 0.1, 0.6, 0.4];
+    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&probs), num_classes: 2 };
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let draws = 4000;
+    let unsure = (0..draws).filter(|_| select(StrategyKind::PowerMargin, &pool, 1, &mut rng) == vec![40]).count();
+    // Expected 0.8 * 4000 = 3200, standard deviation about 25.
+    assert!((3100..=3300).contains(&unsure), "picked the unsure item {unsure} times of {draws}");
+}
+
+#[test]
+fn power_margin_never_asks_about_certain_items_while_unsure_ones_remain() {
+    let e = blobs();
+    let candidates: Vec<usize> = (0..90).collect();
+    // Rows divisible by 3 are unsure, the rest predicted with certainty.
+    let probs: Vec<f32> = (0..90).flat_map(|r| if r % 3 == 0 { [0.55, 0.45] } else { [1.0, 0.0] }).collect();
+    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&probs), num_classes: 2 };
+    let picks = select(StrategyKind::PowerMargin, &pool, 30, &mut ChaCha8Rng::seed_from_u64(2));
+    assert_eq!(picks.len(), 30);
+    assert!(picks.iter().all(|r| r % 3 == 0), "{picks:?}");
+}
