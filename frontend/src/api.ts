@@ -301,6 +301,7 @@ export const STRATEGIES = [
   'kcenter',
   'cluster_margin',
   'power_margin',
+  'adaptive_margin',
 ] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 

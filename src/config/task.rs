@@ -212,8 +212,16 @@ impl DataType {
 }
 
 /// Query strategies a config may name (`model.strategy`); mirrors `ml::strategy::StrategyKind`.
-pub const STRATEGIES: &[&str] =
-    &["random", "entropy", "margin", "least_confidence", "kcenter", "cluster_margin", "power_margin"];
+pub const STRATEGIES: &[&str] = &[
+    "random",
+    "entropy",
+    "margin",
+    "least_confidence",
+    "kcenter",
+    "cluster_margin",
+    "power_margin",
+    "adaptive_margin",
+];
 
 /// A config that failed to load: always names the file, and the line and column when known.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@
 mod diversity;
 mod uncertainty;
 
+use std::collections::HashSet;
 use std::str::FromStr;
 
 use rand::seq::index::sample;
@@ -42,10 +43,16 @@ pub enum StrategyKind {
     /// few; where it is unsure of nearly everything (noisy text) it approaches random
     /// sampling, which is what wins there.
     PowerMargin,
+    /// Cluster-margin for the share of the batch equal to the share of the pool the model is
+    /// already sure of (top probability at least `SURE_PROB`), power margin for the rest. Where
+    /// most of the pool is settled, errors sit in a thin band that ranked picks find; where
+    /// the model is unsure of most items (noisy text), ranked picks chase label noise and a
+    /// proportional draw over the uncertain mass does better.
+    AdaptiveMargin,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 7] = [
+    pub const ALL: [StrategyKind; 8] = [
         Self::Random,
         Self::Entropy,
         Self::Margin,
@@ -53,10 +60,11 @@ impl StrategyKind {
         Self::Kcenter,
         Self::ClusterMargin,
         Self::PowerMargin,
+        Self::AdaptiveMargin,
     ];
 
     /// The strategy used when a config names none.
-    pub const DEFAULT: StrategyKind = StrategyKind::ClusterMargin;
+    pub const DEFAULT: StrategyKind = StrategyKind::AdaptiveMargin;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -67,6 +75,7 @@ impl StrategyKind {
             Self::Kcenter => "kcenter",
             Self::ClusterMargin => "cluster_margin",
             Self::PowerMargin => "power_margin",
+            Self::AdaptiveMargin => "adaptive_margin",
         }
     }
 
@@ -123,11 +132,46 @@ pub fn select(kind: StrategyKind, pool: &Pool, k: usize, rng: &mut ChaCha8Rng) -
     if kind == StrategyKind::PowerMargin {
         return power_sample(&scores, k, POWER_BETA, rng).into_iter().map(|i| pool.candidates[i]).collect();
     }
+    if kind == StrategyKind::AdaptiveMargin {
+        return adaptive_margin(pool, probs, &scores, k, rng);
+    }
     let ranked = top_k_desc(&scores, if kind == StrategyKind::ClusterMargin { k * 10 } else { k });
     if kind != StrategyKind::ClusterMargin {
         return ranked.into_iter().map(|i| pool.candidates[i]).collect();
     }
     diversity::spread(pool, &ranked, &scores, k)
+}
+
+/// Top probability from which `AdaptiveMargin` counts an item as settled.
+const SURE_PROB: f32 = 0.9;
+
+/// Share of the rows of `probs` whose top probability is at least `sure`.
+fn sure_share(probs: &[f32], classes: usize, sure: f32) -> f64 {
+    let rows = probs.len() / classes.max(1);
+    if rows == 0 {
+        return 0.0;
+    }
+    let settled = probs.chunks_exact(classes.max(1)).filter(|p| p.iter().any(|&v| v >= sure)).count();
+    settled as f64 / rows as f64
+}
+
+fn adaptive_margin(pool: &Pool, probs: &[f32], scores: &[f32], k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let ranked_picks = (k as f64 * sure_share(probs, pool.num_classes, SURE_PROB)).round() as usize;
+    let mut picked = if ranked_picks > 0 {
+        diversity::spread(pool, &top_k_desc(scores, ranked_picks * 10), scores, ranked_picks)
+    } else {
+        Vec::new()
+    };
+    let mut taken: HashSet<usize> = picked.iter().copied().collect();
+    for i in power_sample(scores, k, POWER_BETA, rng) {
+        if picked.len() >= k {
+            break;
+        }
+        if taken.insert(pool.candidates[i]) {
+            picked.push(pool.candidates[i]);
+        }
+    }
+    picked
 }
 
 /// Exponent of the uncertainty in power sampling: 1 is the published choice; higher values

@@ -123,3 +123,41 @@ fn power_margin_never_asks_about_certain_items_while_unsure_ones_remain() {
     assert_eq!(picks.len(), 30);
     assert!(picks.iter().all(|r| r % 3 == 0), "{picks:?}");
 }
+
+#[test]
+fn sure_share_counts_settled_rows() {
+    let probs = [0.95, 0.05, 0.5, 0.5, 0.1, 0.9, 0.7, 0.3];
+    assert!((sure_share(&probs, 2, 0.9) - 0.5).abs() < 1e-12);
+    assert_eq!(sure_share(&[], 2, 0.9), 0.0);
+}
+
+#[test]
+fn adaptive_margin_is_power_margin_when_nothing_is_settled_and_cluster_margin_when_all_is() {
+    let e = blobs();
+    let candidates: Vec<usize> = (0..90).collect();
+    let unsure: Vec<f32> = (0..90).flat_map(|r| [0.5 + 0.004 * r as f32, 0.5 - 0.004 * r as f32]).collect();
+    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&unsure), num_classes: 2 };
+    let pick = |kind| select(kind, &pool, 6, &mut ChaCha8Rng::seed_from_u64(4));
+    assert_eq!(pick(StrategyKind::AdaptiveMargin), pick(StrategyKind::PowerMargin));
+
+    let sure: Vec<f32> = (0..90).flat_map(|r| [0.9 + 0.001 * r as f32, 0.1 - 0.001 * r as f32]).collect();
+    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&sure), num_classes: 2 };
+    let pick = |kind| select(kind, &pool, 6, &mut ChaCha8Rng::seed_from_u64(4));
+    assert_eq!(pick(StrategyKind::AdaptiveMargin), pick(StrategyKind::ClusterMargin));
+}
+
+#[test]
+fn adaptive_margin_fills_the_batch_from_the_unsure_items() {
+    let e = blobs();
+    let candidates: Vec<usize> = (0..90).collect();
+    // Two thirds settled (rows 30..90), the first blob unsure: 2 of 3 picks ranked, 1 drawn.
+    let probs: Vec<f32> = (0..90).flat_map(|r| if r < 30 { [0.55, 0.45] } else { [1.0, 0.0] }).collect();
+    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&probs), num_classes: 2 };
+    let picks = select(StrategyKind::AdaptiveMargin, &pool, 3, &mut ChaCha8Rng::seed_from_u64(8));
+    let mut uniq = picks.clone();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), 3, "{picks:?}");
+    // Every pick is one of the unsure rows: both parts of the batch go after uncertainty.
+    assert!(picks.iter().all(|&r| r < 30), "{picks:?}");
+}
