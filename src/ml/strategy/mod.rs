@@ -157,21 +157,39 @@ fn sure_share(probs: &[f32], classes: usize, sure: f32) -> f64 {
 
 fn adaptive_margin(pool: &Pool, probs: &[f32], scores: &[f32], k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     let ranked_picks = (k as f64 * sure_share(probs, pool.num_classes, SURE_PROB)).round() as usize;
-    let mut picked = if ranked_picks > 0 {
+    let ranked = if ranked_picks > 0 {
         diversity::spread(pool, &top_k_desc(scores, ranked_picks * 10), scores, ranked_picks)
     } else {
         Vec::new()
     };
-    let mut taken: HashSet<usize> = picked.iter().copied().collect();
-    for i in power_sample(scores, k, POWER_BETA, rng) {
-        if picked.len() >= k {
-            break;
-        }
-        if taken.insert(pool.candidates[i]) {
-            picked.push(pool.candidates[i]);
-        }
-    }
-    picked
+    let taken: HashSet<usize> = ranked.iter().copied().collect();
+    let drawn: Vec<usize> = power_sample(scores, k, POWER_BETA, rng)
+        .into_iter()
+        .map(|i| pool.candidates[i])
+        .filter(|r| !taken.contains(r))
+        .take(k.saturating_sub(ranked.len()))
+        .collect();
+    interleave(ranked, drawn)
+}
+
+/// Merges two pick lists so that every prefix holds them in the same proportion as the whole:
+/// a person labels the queue from the front, and the model may be retrained before they reach
+/// its end.
+fn interleave(first: Vec<usize>, second: Vec<usize>) -> Vec<usize> {
+    let (from_first, total) = (first.len(), first.len() + second.len());
+    let (mut first, mut second) = (first.into_iter(), second.into_iter());
+    // After position i, ceil((i + 1) * from_first / total) items came from `first`.
+    let mut taken_first = 0;
+    (0..total)
+        .filter_map(|i| {
+            if taken_first * total < (i + 1) * from_first {
+                taken_first += 1;
+                first.next()
+            } else {
+                second.next()
+            }
+        })
+        .collect()
 }
 
 /// Exponent of the uncertainty in power sampling: 1 is the published choice; higher values

@@ -161,3 +161,17 @@ fn adaptive_margin_fills_the_batch_from_the_unsure_items() {
     // Every pick is one of the unsure rows: both parts of the batch go after uncertainty.
     assert!(picks.iter().all(|&r| r < 30), "{picks:?}");
 }
+
+#[test]
+fn interleave_keeps_the_proportion_in_every_prefix() {
+    assert_eq!(interleave(vec![1, 2], vec![10, 11, 12, 13, 14, 15]), vec![1, 10, 11, 12, 2, 13, 14, 15]);
+    assert_eq!(interleave(vec![], vec![10, 11]), vec![10, 11]);
+    assert_eq!(interleave(vec![1, 2], vec![]), vec![1, 2]);
+    let merged = interleave((0..60).collect(), (100..300).collect());
+    assert_eq!(merged.len(), 260);
+    for prefix in [10, 50, 130] {
+        let ranked = merged[..prefix].iter().filter(|&&r| r < 100).count();
+        let expected = (prefix * 60).div_ceil(260);
+        assert_eq!(ranked, expected, "prefix {prefix}");
+    }
+}
