@@ -248,10 +248,10 @@ fn train_once(
     rng: &mut ChaCha8Rng,
 ) -> anyhow::Result<TrainOutcome> {
     let started = Instant::now();
-    let mut seen: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
+    let y: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
+    let mut seen = y.clone();
     seen.sort_unstable();
     seen.dedup();
-    let y: Vec<i64> = job.train.iter().map(|&(_, y)| y).collect();
     let mut head = if seen.len() >= 2 {
         let rows: Vec<usize> = job.train.iter().map(|&(r, _)| r).collect();
         Some(Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None)?)

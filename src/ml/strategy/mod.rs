@@ -129,17 +129,23 @@ pub fn select(kind: StrategyKind, pool: &Pool, k: usize, rng: &mut ChaCha8Rng) -
         _ => Uncertainty::Margin,
     };
     let scores = uncertainty_scores(probs, pool.num_classes, measure);
-    if kind == StrategyKind::PowerMargin {
-        return power_sample(&scores, k, POWER_BETA, rng).into_iter().map(|i| pool.candidates[i]).collect();
+    match kind {
+        StrategyKind::ClusterMargin => cluster_margin(pool, &scores, k),
+        StrategyKind::PowerMargin => power_margin(pool, &scores, k, rng),
+        StrategyKind::AdaptiveMargin => adaptive_margin(pool, probs, &scores, k, rng),
+        _ => top_k_desc(&scores, k).into_iter().map(|i| pool.candidates[i]).collect(),
     }
-    if kind == StrategyKind::AdaptiveMargin {
-        return adaptive_margin(pool, probs, &scores, k, rng);
-    }
-    let ranked = top_k_desc(&scores, if kind == StrategyKind::ClusterMargin { k * 10 } else { k });
-    if kind != StrategyKind::ClusterMargin {
-        return ranked.into_iter().map(|i| pool.candidates[i]).collect();
-    }
-    diversity::spread(pool, &ranked, &scores, k)
+}
+
+/// Most uncertain candidates that cluster-margin spreads its `k` picks over, per pick.
+const CLUSTER_CANDIDATES_PER_PICK: usize = 10;
+
+fn cluster_margin(pool: &Pool, scores: &[f32], k: usize) -> Vec<usize> {
+    diversity::spread(pool, &top_k_desc(scores, k * CLUSTER_CANDIDATES_PER_PICK), scores, k)
+}
+
+fn power_margin(pool: &Pool, scores: &[f32], k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    power_sample(scores, k, POWER_BETA, rng).into_iter().map(|i| pool.candidates[i]).collect()
 }
 
 /// Top probability from which `AdaptiveMargin` counts an item as settled.
@@ -157,15 +163,10 @@ fn sure_share(probs: &[f32], classes: usize, sure: f32) -> f64 {
 
 fn adaptive_margin(pool: &Pool, probs: &[f32], scores: &[f32], k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     let ranked_picks = (k as f64 * sure_share(probs, pool.num_classes, SURE_PROB)).round() as usize;
-    let ranked = if ranked_picks > 0 {
-        diversity::spread(pool, &top_k_desc(scores, ranked_picks * 10), scores, ranked_picks)
-    } else {
-        Vec::new()
-    };
+    let ranked = if ranked_picks > 0 { cluster_margin(pool, scores, ranked_picks) } else { Vec::new() };
     let taken: HashSet<usize> = ranked.iter().copied().collect();
-    let drawn: Vec<usize> = power_sample(scores, k, POWER_BETA, rng)
+    let drawn: Vec<usize> = power_margin(pool, scores, k, rng)
         .into_iter()
-        .map(|i| pool.candidates[i])
         .filter(|r| !taken.contains(r))
         .take(k.saturating_sub(ranked.len()))
         .collect();
