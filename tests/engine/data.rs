@@ -354,4 +354,18 @@ fn demo_data_lists() {
     assert!(!text(&reviews, 0).is_empty());
     let three = data::open(&load_task(Path::new("config/examples/rotten_tomatoes_3class.yml")).unwrap()).unwrap();
     assert_eq!(three.len() + three.skipped.len(), truth(".deps/data/rotten_tomatoes/truth-3class.csv"));
+
+    // 20 Newsgroups: the 4-topic task keeps 1,000 posts per topic of the 11,293 in the file.
+    let topics_config = load_task(Path::new("config/examples/newsgroups_4topic.yml")).unwrap();
+    let topics = data::open(&topics_config).unwrap();
+    assert_eq!(topics.len(), 4_000);
+    assert!(topics.skipped.is_empty());
+    let truth_4 = std::fs::read_to_string(repo(".deps/data/newsgroups/truth-4topic.csv")).unwrap();
+    for class in &topics_config.label.classes {
+        assert_eq!(truth_4.lines().filter(|l| l.ends_with(&format!(",{class}"))).count(), 1_000, "{class}");
+    }
+    let groups = data::open(&load_task(Path::new("config/examples/newsgroups_20class.yml")).unwrap()).unwrap();
+    assert_eq!(groups.len(), truth(".deps/data/newsgroups/truth-20class.csv"));
+    assert_eq!(groups.len(), 11_293);
+    assert!(!text(&groups, 0).is_empty());
 }
