@@ -206,9 +206,6 @@ struct SemiContext {
     node_of_position: HashMap<usize, usize>,
 }
 
-/// Neighbours per node of the label-spreading graph.
-const GRAPH_K: usize = 10;
-
 fn train(
     data: &Labelled,
     labelled: &[usize],
@@ -225,9 +222,20 @@ fn train(
     let y: Vec<i64> = labelled.iter().map(|&p| data.classes[p]).collect();
     let mut head = match semi_ctx {
         Some(ctx) => {
-            let nodes: Vec<usize> = labelled.iter().filter_map(|p| ctx.node_of_position.get(p).copied()).collect();
+            let node = |p: &usize| ctx.node_of_position.get(p).copied();
+            let nodes: Vec<usize> = labelled.iter().filter_map(node).collect();
+            let pool_nodes: Vec<usize> = unlabelled.iter().filter_map(node).collect();
             let params = semi::SemiParams::default();
-            semi::fit_with_graph(&opts.head, &params, &data.embeddings, &ctx.graph, &nodes, &y, data.num_classes)?
+            semi::fit_with_graph(
+                &opts.head,
+                &params,
+                &data.embeddings,
+                &ctx.graph,
+                &nodes,
+                &y,
+                &pool_nodes,
+                data.num_classes,
+            )?
         }
         None => {
             let rows: Vec<usize> = labelled.iter().map(|&p| data.rows[p]).collect();
@@ -261,7 +269,7 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
     let semi_ctx = opts.semi_supervised.then(|| {
         let rows: Vec<usize> = pool.iter().map(|&p| data.rows[p]).collect();
         SemiContext {
-            graph: semi::KnnGraph::build(&data.embeddings, &rows, GRAPH_K),
+            graph: semi::KnnGraph::build(&data.embeddings, &rows, semi::GRAPH_K),
             node_of_position: pool.iter().enumerate().map(|(node, &p)| (p, node)).collect(),
         }
     });

@@ -131,6 +131,8 @@ pub struct ModelSection {
     /// Share of human labels that go to the TEST stage.
     #[serde(default = "default_test_fraction")]
     pub test_fraction: f64,
+    /// Label spreading over the unlabelled items adds confident pseudo-labels to each fit
+    /// (`ml::semi`). Off by default: see `bench/results/lc-adaptive.md` for where it helps.
     #[serde(default)]
     pub semi_supervised: bool,
     /// Two-class tasks: move the class biases after each fit so the model's mean prediction

@@ -133,8 +133,14 @@ impl Default for SemiParams {
     }
 }
 
+/// Neighbours per node of the label-spreading graph.
+pub const GRAPH_K: usize = 10;
+
 /// Fits a head on human labels plus confident label-spreading pseudo-labels.
-/// `labelled` are graph nodes with classes `y`; every other node is unlabelled.
+/// `labelled` are graph nodes with classes `y`; pseudo-labels go only to nodes of
+/// `unlabelled` (the pool: a held-out test item is a node the labels spread through, but it
+/// is never trained on, not even under a pseudo-label).
+#[allow(clippy::too_many_arguments)]
 pub fn fit_with_graph(
     head: &HeadParams,
     semi: &SemiParams,
@@ -142,21 +148,10 @@ pub fn fit_with_graph(
     graph: &KnnGraph,
     labelled: &[usize],
     y: &[i64],
+    unlabelled: &[usize],
     classes: usize,
 ) -> anyhow::Result<Head> {
-    let seeds: Vec<(usize, i64)> = labelled.iter().copied().zip(y.iter().copied()).collect();
-    let dist = graph.spread(&seeds, classes, semi.alpha, semi.iters);
-    let is_labelled: std::collections::HashSet<usize> = labelled.iter().copied().collect();
-    let mut pseudo: Vec<(usize, i64, f32)> = (0..graph.len())
-        .filter(|n| !is_labelled.contains(n))
-        .filter_map(|n| {
-            let row = &dist[n * classes..(n + 1) * classes];
-            let (class, &p) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
-            (p >= semi.min_confidence).then_some((n, class as i64, p))
-        })
-        .collect();
-    pseudo.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
-    pseudo.truncate(semi.per_label * labelled.len());
+    let pseudo = pseudo_labels(semi, graph, labelled, y, unlabelled, classes);
     let mut rows: Vec<usize> = labelled.iter().map(|&n| graph.rows[n]).collect();
     let mut targets = y.to_vec();
     let mut weights = vec![1f32; rows.len()];
@@ -166,4 +161,75 @@ pub fn fit_with_graph(
         weights.push(semi.weight * p);
     }
     Head::fit_calibrated(head, &embeddings.gather(&rows), &targets, classes, Some(&weights))
+}
+
+/// The most confident label-spreading guesses among `unlabelled` nodes, as
+/// `(node, class, spread confidence)`: at least `min_confidence`, at most `per_label` per
+/// human label, most confident first.
+pub fn pseudo_labels(
+    semi: &SemiParams,
+    graph: &KnnGraph,
+    labelled: &[usize],
+    y: &[i64],
+    unlabelled: &[usize],
+    classes: usize,
+) -> Vec<(usize, i64, f32)> {
+    let seeds: Vec<(usize, i64)> = labelled.iter().copied().zip(y.iter().copied()).collect();
+    let dist = graph.spread(&seeds, classes, semi.alpha, semi.iters);
+    let mut pseudo: Vec<(usize, i64, f32)> = unlabelled
+        .iter()
+        .copied()
+        .filter_map(|n| {
+            let row = &dist[n * classes..(n + 1) * classes];
+            let (class, &p) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+            (p >= semi.min_confidence).then_some((n, class as i64, p))
+        })
+        .collect();
+    pseudo.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+    pseudo.truncate(semi.per_label * labelled.len());
+    pseudo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 4-neighbour graph of two tight clusters of `per` rows each, around the first and
+    /// the second axis (nodes `0..per` and `per..2 per`).
+    fn two_cluster_graph(per: usize) -> KnnGraph {
+        let mut e = Embeddings::new(4);
+        for cluster in 0..2 {
+            for i in 0..per {
+                let mut row = [0.05 * (i % 3) as f32, 0.05 * (i % 2) as f32, 0.02 * i as f32, 0.0];
+                row[cluster] += 1.0;
+                e.push(&row);
+            }
+        }
+        let rows: Vec<usize> = (0..2 * per).collect();
+        KnnGraph::build(&e, &rows, 4)
+    }
+
+    #[test]
+    fn pseudo_labels_follow_the_clusters_and_stay_in_the_pool() {
+        let graph = two_cluster_graph(10);
+        // One label per cluster; nodes 5..10 and 15..20 stand for held-out test items.
+        let pool: Vec<usize> = (1..5).chain(11..15).collect();
+        let pseudo = pseudo_labels(&SemiParams::default(), &graph, &[0, 10], &[0, 1], &pool, 2);
+        assert_eq!(pseudo.len(), pool.len(), "{pseudo:?}");
+        for &(node, class, p) in &pseudo {
+            assert!(pool.contains(&node), "node {node} is not in the pool");
+            assert_eq!(class, (node / 10) as i64, "node {node}");
+            assert!(p >= 0.5);
+        }
+        assert!(pseudo.windows(2).all(|w| w[0].2 >= w[1].2), "most confident first");
+    }
+
+    #[test]
+    fn pseudo_labels_are_capped_per_human_label() {
+        let graph = two_cluster_graph(30);
+        let pool: Vec<usize> = (1..30).chain(31..60).collect();
+        let params = SemiParams { per_label: 3, ..SemiParams::default() };
+        let pseudo = pseudo_labels(&params, &graph, &[0, 30], &[0, 1], &pool, 2);
+        assert_eq!(pseudo.len(), 6);
+    }
 }

@@ -23,6 +23,7 @@ use crate::ml::embeddings::Embeddings;
 use crate::ml::encoder::{Encoder, EncoderInput, EncoderKind, EncoderSpec};
 use crate::ml::head::{Head, HeadParams};
 use crate::ml::prior;
+use crate::ml::semi::{self, KnnGraph};
 use crate::ml::strategy::{self, Pool, StrategyKind};
 use crate::store::blob::{BlobError, BlobStore};
 
@@ -226,11 +227,12 @@ fn trainer_loop(
     });
     let embeddings = data.embeddings;
     let num_classes = setup.config.label.classes.len();
+    let graph = setup.config.model.semi_supervised.then(|| spreading_graph(&embeddings)).flatten();
     let mut rng = ChaCha8Rng::seed_from_u64(setup.config.model.seed);
     for TrainerCommand::Train(job) in rx {
         let version = job.version;
         let train_labels = job.train.len();
-        let outcome = train_once(&setup, &embeddings, num_classes, job, &mut rng);
+        let outcome = train_once(&setup, &embeddings, graph.as_ref(), num_classes, job, &mut rng);
         if let Ok(TrainOutcome { head: Some(head), .. }) = &outcome {
             if let Ok(mut slot) = setup.current_head.write() {
                 *slot = Some(head.clone());
@@ -240,9 +242,32 @@ fn trainer_loop(
     }
 }
 
+/// Most embedded items the label-spreading graph is built for: its nearest-neighbour pass is
+/// quadratic in the items (about a minute at this size on 2 cores, once per trainer start).
+const SPREADING_MAX_ITEMS: usize = 50_000;
+
+/// The label-spreading graph over every embedded item (node `i` is embedding row `i`), or
+/// `None` with a warning when the dataset is too large for it.
+fn spreading_graph(embeddings: &Embeddings) -> Option<KnnGraph> {
+    if embeddings.len() > SPREADING_MAX_ITEMS {
+        tracing::warn!(
+            items = embeddings.len(),
+            limit = SPREADING_MAX_ITEMS,
+            "semi_supervised is on but the dataset is too large for the label-spreading graph; training on human labels only"
+        );
+        return None;
+    }
+    let started = Instant::now();
+    let rows: Vec<usize> = (0..embeddings.len()).collect();
+    let graph = KnnGraph::build(embeddings, &rows, semi::GRAPH_K);
+    tracing::info!(items = rows.len(), seconds = started.elapsed().as_secs_f64(), "label-spreading graph built");
+    Some(graph)
+}
+
 fn train_once(
     setup: &TrainerSetup,
     embeddings: &Embeddings,
+    graph: Option<&KnnGraph>,
     num_classes: usize,
     job: TrainJob,
     rng: &mut ChaCha8Rng,
@@ -254,7 +279,15 @@ fn train_once(
     seen.dedup();
     let mut head = if seen.len() >= 2 {
         let rows: Vec<usize> = job.train.iter().map(|&(r, _)| r).collect();
-        Some(Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None)?)
+        Some(match graph {
+            Some(graph) => {
+                // Graph nodes are embedding rows; pseudo-labels only for the unlabelled pool.
+                let pool: Vec<usize> = job.pool.iter().map(|&(_, row)| row).collect();
+                let params = semi::SemiParams::default();
+                semi::fit_with_graph(&setup.head, &params, embeddings, graph, &rows, &y, &pool, num_classes)?
+            }
+            None => Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None)?,
+        })
     } else {
         None
     };

@@ -199,3 +199,23 @@ fn the_openapi_document_names_only_routes_that_exist() {
         }
     }
 }
+
+#[test]
+fn a_semi_supervised_project_spreads_labels_and_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = digits_project(dir.path(), 120, "  semi_supervised: true\n");
+    let args = ["--config", config.to_str().unwrap()];
+    let server = Server::start_hosted(dir.path(), &args, &[("RUST_LOG", "info")]);
+    label_truthfully(&server, "alice", 40);
+    let stats =
+        server.wait_stats("digits", 120, |s| s["model_version"].as_i64() >= Some(1) && !s["accuracy"].is_null());
+    let acc = stats["accuracy"]["value"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{stats}");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("label-spreading graph built"), "the trainer did not build the graph:\n{log}");
+    // The queue is still ranked by the model: TRAIN items come with predictions (a quarter of
+    // items are TEST, shown without one; ten of them all TEST is a one-in-a-million draw).
+    let (_, next) = server.get_as("alice", "/api/v1/projects/digits/next?count=10");
+    let with_prediction = next["items"].as_array().unwrap().iter().filter(|i| i["prediction"].is_object()).count();
+    assert!(with_prediction > 0, "{next}");
+}
