@@ -277,14 +277,15 @@ fn train_once(
     let mut seen = y.clone();
     seen.sort_unstable();
     seen.dedup();
+    // Embedding rows of the unlabelled pool: the strategy ranks them, label spreading guesses them.
+    let candidates: Vec<usize> = job.pool.iter().map(|&(_, row)| row).collect();
     let mut head = if seen.len() >= 2 {
         let rows: Vec<usize> = job.train.iter().map(|&(r, _)| r).collect();
         Some(match graph {
             Some(graph) => {
                 // Graph nodes are embedding rows; pseudo-labels only for the unlabelled pool.
-                let pool: Vec<usize> = job.pool.iter().map(|&(_, row)| row).collect();
                 let params = semi::SemiParams::default();
-                semi::fit_with_graph(&setup.head, &params, embeddings, graph, &rows, &y, &pool, num_classes)?
+                semi::fit_with_graph(&setup.head, &params, embeddings, graph, &rows, &y, &candidates, num_classes)?
             }
             None => Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None)?,
         })
@@ -305,7 +306,6 @@ fn train_once(
         }
         out
     });
-    let candidates: Vec<usize> = job.pool.iter().map(|&(_, row)| row).collect();
     let pool_of = |p: &[f32]| -> Vec<f32> {
         job.pool
             .iter()

@@ -211,7 +211,7 @@ fn a_semi_supervised_project_spreads_labels_and_trains() {
         server.wait_stats("digits", 120, |s| s["model_version"].as_i64() >= Some(1) && !s["accuracy"].is_null());
     let acc = stats["accuracy"]["value"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc), "{stats}");
-    let log = std::fs::read_to_string(&server.log).unwrap();
+    let log = server.log_text();
     assert!(log.contains("label-spreading graph built"), "the trainer did not build the graph:\n{log}");
     // The queue is still ranked by the model: TRAIN items come with predictions (a quarter of
     // items are TEST, shown without one; ten of them all TEST is a one-in-a-million draw).
