@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use lightbulb::ml::encoder::image_prep;
-use lightbulb::ml::encoder::minilm::MiniLmEncoder;
+use lightbulb::ml::encoder::minilm::{MiniLmEncoder, Pooling};
 use lightbulb::ml::encoder::mobilenet::{MobileNetV2Encoder, Options};
 use lightbulb::ml::encoder::{Encoder, EncoderInput};
 
@@ -90,7 +90,7 @@ fn bench_images(assets: &std::path::Path, seconds: f64) -> AnyResult<()> {
 }
 
 fn bench_text(assets: &std::path::Path, seconds: f64) -> AnyResult<()> {
-    let enc = MiniLmEncoder::load(assets, tch::Device::Cpu)?;
+    let enc = MiniLmEncoder::load(assets, tch::Device::Cpu, Pooling::LastLayer)?;
     // The smoke run (seconds == 0) encodes one batch per path.
     let texts = reviews(assets, if seconds > 0.0 { 64 * 8 } else { 64 })?;
     let batches: Vec<Vec<&str>> = texts.chunks(64).map(|c| c.iter().map(String::as_str).collect()).collect();

@@ -117,7 +117,8 @@ pub struct ModelSection {
     /// CSV `label,text` of extra labelled examples (text tasks), used for training only.
     #[serde(default)]
     pub pretrain_file: Option<PathBuf>,
-    /// Default: mobilenet_v2 for images, minilm_l6 for text and json.
+    /// Default: mobilenet_v2 for images, minilm_l6 for text and json (minilm_l6_layers is
+    /// the opt-in multi-layer text encoder).
     #[serde(default)]
     pub encoder: Option<EncoderKind>,
     #[serde(default)]

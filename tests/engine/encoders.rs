@@ -5,7 +5,7 @@
 use std::io::Cursor;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use lightbulb::ml::encoder::minilm::MiniLmEncoder;
+use lightbulb::ml::encoder::minilm::{MiniLmEncoder, Pooling};
 use lightbulb::ml::encoder::mobilenet::MobileNetV2Encoder;
 use lightbulb::ml::encoder::{self, Encoder, EncoderInput, EncoderKind, Modality};
 
@@ -22,7 +22,7 @@ fn mobilenet() -> MutexGuard<'static, MobileNetV2Encoder> {
 
 fn minilm() -> MutexGuard<'static, MiniLmEncoder> {
     static ENC: OnceLock<Mutex<MiniLmEncoder>> = OnceLock::new();
-    ENC.get_or_init(|| Mutex::new(MiniLmEncoder::load(&assets(), tch::Device::Cpu).unwrap()))
+    ENC.get_or_init(|| Mutex::new(MiniLmEncoder::load(&assets(), tch::Device::Cpu, Pooling::LastLayer).unwrap()))
         .lock()
         .unwrap_or_else(|e| e.into_inner())
 }
@@ -212,6 +212,27 @@ fn image_embeddings_do_not_depend_on_the_batch() {
     let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
     // Convolution kernels may block differently per batch size: allow float noise only.
     assert!(max_abs_diff(a, b) <= 1e-4 * scale.max(1.0), "diff {}", max_abs_diff(a, b));
+}
+
+#[test]
+fn layered_minilm_keeps_the_sentence_embedding_as_its_last_block() {
+    let layered = MiniLmEncoder::load(&assets(), tch::Device::Cpu, Pooling::TopThreeLayers).unwrap();
+    assert_eq!(layered.spec().id, "minilm_l6_layers@53aa5117");
+    assert_eq!(layered.spec().dim, 3 * 384);
+    let texts = ["A slow, self-indulgent mess.", "One of the warmest comedies of the year, and the funniest."];
+    let plain = embed(&minilm(), &texts);
+    for (row, last) in embed(&layered, &texts).iter().zip(&plain) {
+        assert_eq!(row.len(), 3 * 384);
+        // Each block is one layer mean-pooled and normalised (the lower two to half length);
+        // the last is the model's own sentence embedding.
+        for (block, want) in row.chunks(384).zip([0.5, 0.5, 1.0]) {
+            let norm = block.iter().map(|v| v * v).sum::<f32>().sqrt();
+            assert!((norm - want).abs() < 1e-4, "block norm {norm}, want {want}");
+        }
+        assert!(max_abs_diff(&row[2 * 384..], last) < 1e-5);
+        let layer4: Vec<f32> = row[..384].iter().map(|v| 2.0 * v).collect();
+        assert!(max_abs_diff(&layer4, last) > 0.1, "the lower layers must add something");
+    }
 }
 
 fn embed(enc: &MiniLmEncoder, texts: &[&str]) -> Vec<Vec<f32>> {

@@ -13,7 +13,10 @@ type DataType = 'images' | 'text';
 
 export const ENCODERS: Record<DataType, { value: string; label: string }[]> = {
   images: [{ value: 'mobilenet_v2', label: 'MobileNet v2 (images)' }],
-  text: [{ value: 'minilm_l6', label: 'MiniLM L6 (text)' }],
+  text: [
+    { value: 'minilm_l6', label: 'MiniLM L6 (text)' },
+    { value: 'minilm_l6_layers', label: 'MiniLM L6, last three layers (text; slower, often more accurate)' },
+  ],
 };
 
 const ID_PATTERN = /^[a-z0-9_-]{1,64}$/;

@@ -137,6 +137,18 @@ impl Bert {
     /// Last hidden states [B, T, H] for token ids [B, T] (int64) and a 0/1 attention mask
     /// [B, T] (any kind) on the model's device.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
+        self.forward_layers(ids, mask, &[self.config.layers])?
+            .pop()
+            .ok_or_else(|| TchError::Shape("no hidden states".to_string()))
+    }
+
+    /// The hidden states [B, T, H] after the given layers, in the order asked (0 is the
+    /// embedding layer's output, `config.layers` the last); the others are freed as the
+    /// forward goes on.
+    pub fn forward_layers(&self, ids: &Tensor, mask: &Tensor, keep: &[usize]) -> Result<Vec<Tensor>, TchError> {
+        if let Some(&l) = keep.iter().find(|&&l| l > self.config.layers) {
+            return Err(TchError::Shape(format!("layer {l} asked of a {}-layer model", self.config.layers)));
+        }
         let size = ids.size();
         let (b, t) = match size.as_slice() {
             [b, t] => (*b, *t),
@@ -152,10 +164,17 @@ impl Bert {
         let pos_type = self.position.f_narrow(0, 0, t)?.f_add(&self.token_type.f_get(0)?)?;
         let emb = Tensor::f_embedding(&self.word, ids, -1, false, false)?.f_add_(&pos_type)?;
         let mut xs = self.layer_norm(&emb, &self.emb_ln)?;
+        let mut kept: Vec<Option<Tensor>> = keep.iter().map(|_| None).collect();
+        let mut keep_state = |layer: usize, xs: &Tensor| {
+            for (slot, _) in kept.iter_mut().zip(keep).filter(|(_, &k)| k == layer) {
+                *slot = Some(xs.shallow_clone());
+            }
+        };
+        keep_state(0, &xs);
         // Keys that are padding get no attention weight: a boolean mask (true = attend)
         // broadcast over heads and query positions.
         let attn_mask = mask.f_to_kind(Kind::Bool)?.f_view([b, 1, 1, t])?;
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
             // [B, T, 3H] -> 3 x [B, heads, T, head_dim]
             let qkv = layer.qkv.forward(&xs)?.f_view([b, t, 3, heads, head_dim])?.f_permute([2, 0, 3, 1, 4])?;
             let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
@@ -167,8 +186,9 @@ impl Bert {
             let ff = layer.ff_in.forward(&attn)?.f_gelu("none")?;
             let ff = layer.ff_out.forward(&ff)?.f_add_(&attn)?;
             xs = self.layer_norm(&ff, &layer.out_ln)?;
+            keep_state(i + 1, &xs);
         }
-        Ok(xs)
+        Ok(kept.into_iter().flatten().collect())
     }
 }
 

@@ -50,13 +50,15 @@ pub trait Encoder: Send {
 pub enum EncoderKind {
     MobilenetV2,
     MinilmL6,
+    /// MiniLM with its last three layers pooled (`minilm::Pooling::TopThreeLayers`).
+    MinilmL6Layers,
 }
 
 impl EncoderKind {
     pub fn modality(self) -> Modality {
         match self {
             Self::MobilenetV2 => Modality::Image,
-            Self::MinilmL6 => Modality::Text,
+            Self::MinilmL6 | Self::MinilmL6Layers => Modality::Text,
         }
     }
 }
@@ -65,7 +67,8 @@ impl EncoderKind {
 pub fn spec_id(kind: EncoderKind) -> String {
     match kind {
         EncoderKind::MobilenetV2 => mobilenet::MobileNetV2Encoder::id(),
-        EncoderKind::MinilmL6 => minilm::MiniLmEncoder::id(),
+        EncoderKind::MinilmL6 => minilm::MiniLmEncoder::id(minilm::Pooling::LastLayer),
+        EncoderKind::MinilmL6Layers => minilm::MiniLmEncoder::id(minilm::Pooling::TopThreeLayers),
     }
 }
 
@@ -74,6 +77,9 @@ pub fn spec_id(kind: EncoderKind) -> String {
 pub fn load(kind: EncoderKind, assets: &Path, device: tch::Device) -> anyhow::Result<Box<dyn Encoder>> {
     match kind {
         EncoderKind::MobilenetV2 => Ok(Box::new(mobilenet::MobileNetV2Encoder::load(assets, device)?)),
-        EncoderKind::MinilmL6 => Ok(Box::new(minilm::MiniLmEncoder::load(assets, device)?)),
+        EncoderKind::MinilmL6 => Ok(Box::new(minilm::MiniLmEncoder::load(assets, device, minilm::Pooling::LastLayer)?)),
+        EncoderKind::MinilmL6Layers => {
+            Ok(Box::new(minilm::MiniLmEncoder::load(assets, device, minilm::Pooling::TopThreeLayers)?))
+        }
     }
 }
