@@ -28,7 +28,7 @@ pub enum Pooling {
     /// Layers 4, 5 and 6, each mean-pooled and L2-normalised, side by side (1,152-d). The
     /// last layer was trained to say what a text is about; the two below it keep more of
     /// how it says it (tone, negation), which a head trained on labels can use: on review
-    /// sentiment the pooled layers add points at every label count, on topics they are level
+    /// sentiment the pooled layers add points from 50 labels on, on topics they are level
     /// (`bench/results/lc-adaptive.md`).
     TopThreeLayers,
 }
