@@ -134,17 +134,10 @@ impl Bert {
         xs.f_layer_norm([self.config.hidden], Some(&ln.weight), Some(&ln.bias), self.config.layer_norm_eps, true)
     }
 
-    /// Last hidden states [B, T, H] for token ids [B, T] (int64) and a 0/1 attention mask
-    /// [B, T] (any kind) on the model's device.
-    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
-        self.forward_layers(ids, mask, &[self.config.layers])?
-            .pop()
-            .ok_or_else(|| TchError::Shape("no hidden states".to_string()))
-    }
-
     /// The hidden states [B, T, H] after the given layers, in the order asked (0 is the
-    /// embedding layer's output, `config.layers` the last); the others are freed as the
-    /// forward goes on.
+    /// embedding layer's output, `config.layers` the last), for token ids [B, T] (int64) and
+    /// a 0/1 attention mask [B, T] (any kind) on the model's device; the other layers'
+    /// states are freed as the forward goes on.
     pub fn forward_layers(&self, ids: &Tensor, mask: &Tensor, keep: &[usize]) -> Result<Vec<Tensor>, TchError> {
         if let Some(&l) = keep.iter().find(|&&l| l > self.config.layers) {
             return Err(TchError::Shape(format!("layer {l} asked of a {}-layer model", self.config.layers)));
