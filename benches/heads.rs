@@ -65,10 +65,10 @@ fn main() {
             let xt = Tensor::from_slice(&x).reshape([n as i64, DIM as i64]);
             let params = HeadParams::for_kind(kind);
             let t = Instant::now();
-            let fitted = Head::fit(&params, &xt, &y, CLASSES, None);
+            let fitted = Head::fit(&params, &xt, &y, CLASSES, None, None);
             let fit_s = t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let calibrated = Head::fit_calibrated(&params, &xt, &y, CLASSES, None);
+            let calibrated = Head::fit_calibrated(&params, &xt, &y, CLASSES, None, None);
             let cal_s = t.elapsed().as_secs_f64();
             match (fitted, calibrated) {
                 (Ok(_), Ok(head)) => {

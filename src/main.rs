@@ -196,6 +196,10 @@ struct SimulateArgs {
     /// turned off).
     #[arg(long)]
     prior_matching: Option<bool>,
+    /// Normalise features by the statistics of the whole pool rather than of the labelled
+    /// items (default: the config's setting, on unless turned off).
+    #[arg(long)]
+    pool_statistics: Option<bool>,
     /// Print one JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -269,6 +273,7 @@ fn run(command: Command, assets_given: bool, assets: &std::path::Path) -> anyhow
             let mut head = HeadParams {
                 seed,
                 prior_matching: args.prior_matching.unwrap_or(task.model.prior_matching),
+                pool_statistics: args.pool_statistics.unwrap_or(task.model.pool_statistics),
                 ..HeadParams::default()
             };
             head.kind = match (args.head.as_deref(), task.model.head) {

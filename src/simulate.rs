@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::config::TaskConfig;
 use crate::ml::autolabel::{expected_precision, propose, PrecisionEstimate};
 use crate::ml::embeddings::Embeddings;
-use crate::ml::head::{Head, HeadParams};
+use crate::ml::head::{Head, HeadParams, Normalizer};
 use crate::ml::metrics::{argmax_rows, evaluate};
 use crate::ml::strategy::{self, Pool, StrategyKind};
 use crate::ml::{prior, semi};
@@ -211,6 +211,7 @@ fn train(
     labelled: &[usize],
     unlabelled: &[usize],
     semi_ctx: Option<&SemiContext>,
+    stats: Option<&Normalizer>,
     opts: &SimulateOptions,
 ) -> anyhow::Result<Option<Trained>> {
     let mut seen: Vec<i64> = labelled.iter().map(|&p| data.classes[p]).collect();
@@ -239,7 +240,7 @@ fn train(
         }
         None => {
             let rows: Vec<usize> = labelled.iter().map(|&p| data.rows[p]).collect();
-            Head::fit_calibrated(&opts.head, &data.embeddings.gather(&rows), &y, data.num_classes, None)?
+            Head::fit_calibrated(&opts.head, &data.embeddings.gather(&rows), &y, data.num_classes, None, stats)?
         }
     };
     prior::match_labelled_prior(&mut head, |h| score_positions(h, data, unlabelled), &y);
@@ -273,6 +274,13 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
             node_of_position: pool.iter().enumerate().map(|(node, &p)| (p, node)).collect(),
         }
     });
+    // Feature statistics of the pool (never the test items): the same for every fit of the run.
+    let stats = if opts.head.pool_statistics {
+        let rows: Vec<usize> = pool.iter().map(|&p| data.rows[p]).collect();
+        Some(Normalizer::fit_pool(&data.embeddings, &rows, opts.head.scaling, opts.head.std_prior)?)
+    } else {
+        None
+    };
     let mut labelled: Vec<usize> = Vec::new();
     let mut unlabelled: Vec<usize> = pool.clone();
     let mut model: Option<Trained> = None;
@@ -289,6 +297,7 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
             labelled: &lab_rows,
             probs: probs.as_deref(),
             num_classes: c,
+            head: model.as_ref().filter(|_| opts.strategy.needs_model()).map(|m| &m.head),
         };
         let picked = strategy::select(opts.strategy, &pool_view, want, &mut rng);
         let position_of_row: HashMap<usize, usize> = unlabelled.iter().map(|&p| (data.rows[p], p)).collect();
@@ -296,7 +305,7 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
         let picked_set: std::collections::HashSet<usize> = picked.iter().copied().collect();
         unlabelled.retain(|p| !picked_set.contains(p));
         labelled.extend(picked);
-        model = train(data, &labelled, &unlabelled, semi_ctx.as_ref(), opts)?;
+        model = train(data, &labelled, &unlabelled, semi_ctx.as_ref(), stats.as_ref(), opts)?;
         let eval = match &model {
             Some(m) => evaluate(&test_y, &argmax_rows(&score_positions(&m.head, data, &test), c), c),
             None => {
@@ -316,7 +325,7 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
     let pool_y: Vec<i64> = pool.iter().map(|&p| data.classes[p]).collect();
     // Accuracy and F1 depend only on the argmax, which temperature scaling never changes:
     // one plain fit instead of the k + 1 fits of a calibrated one.
-    let ceiling_head = Head::fit(&opts.head, &data.embeddings.gather(&pool_rows), &pool_y, c, None)?;
+    let ceiling_head = Head::fit(&opts.head, &data.embeddings.gather(&pool_rows), &pool_y, c, None, stats.as_ref())?;
     let ceiling_eval = evaluate(&test_y, &argmax_rows(&score_positions(&ceiling_head, data, &test), c), c);
 
     let auto_label = match &model {

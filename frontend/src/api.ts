@@ -302,6 +302,7 @@ export const STRATEGIES = [
   'cluster_margin',
   'power_margin',
   'adaptive_margin',
+  'bait',
 ] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 

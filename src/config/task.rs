@@ -141,6 +141,10 @@ pub struct ModelSection {
     /// (fading out beyond 100 labels; see `ml::prior`).
     #[serde(default = "default_true")]
     pub prior_matching: bool,
+    /// Normalise the head's features by the statistics of all items rather than of the
+    /// labelled ones, which an active-learning strategy does not pick at random.
+    #[serde(default = "default_true")]
+    pub pool_statistics: bool,
     #[serde(default)]
     pub seed: u64,
     /// Share of labelled items also given to a second labeller, to measure agreement (0-0.5).
@@ -160,6 +164,7 @@ impl Default for ModelSection {
             test_fraction: default_test_fraction(),
             semi_supervised: false,
             prior_matching: true,
+            pool_statistics: true,
             seed: 0,
             overlap: 0.0,
         }
@@ -224,6 +229,7 @@ pub const STRATEGIES: &[&str] = &[
     "cluster_margin",
     "power_margin",
     "adaptive_margin",
+    "bait",
 ];
 
 /// A config that failed to load: always names the file, and the line and column when known.

@@ -160,7 +160,7 @@ pub fn fit_with_graph(
         targets.push(class);
         weights.push(semi.weight * p);
     }
-    Head::fit_calibrated(head, &embeddings.gather(&rows), &targets, classes, Some(&weights))
+    Head::fit_calibrated(head, &embeddings.gather(&rows), &targets, classes, Some(&weights), None)
 }
 
 /// The most confident label-spreading guesses among `unlabelled` nodes, as

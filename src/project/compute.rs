@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::ml::cache::EmbeddingCache;
 use crate::ml::embeddings::Embeddings;
 use crate::ml::encoder::{Encoder, EncoderInput, EncoderKind, EncoderSpec};
-use crate::ml::head::{Head, HeadParams};
+use crate::ml::head::{Head, HeadParams, Normalizer};
 use crate::ml::prior;
 use crate::ml::semi::{self, KnnGraph};
 use crate::ml::strategy::{self, Pool, StrategyKind};
@@ -287,7 +287,20 @@ fn train_once(
                 let params = semi::SemiParams::default();
                 semi::fit_with_graph(&setup.head, &params, embeddings, graph, &rows, &y, &candidates, num_classes)?
             }
-            None => Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None)?,
+            None => {
+                // Feature statistics of the training items and the unlabelled pool (no labels
+                // involved, no TEST items): the labelled items alone are not a random sample
+                // once a strategy has chosen them.
+                let stats = setup
+                    .head
+                    .pool_statistics
+                    .then(|| {
+                        let pool: Vec<usize> = rows.iter().chain(&candidates).copied().collect();
+                        Normalizer::fit_pool(embeddings, &pool, setup.head.scaling, setup.head.std_prior)
+                    })
+                    .transpose()?;
+                Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None, stats.as_ref())?
+            }
         })
     } else {
         None
@@ -331,6 +344,7 @@ fn train_once(
         labelled: &job.labelled_rows,
         probs: pool_probs.as_deref().filter(|_| job.strategy.needs_model()),
         num_classes,
+        head: head.as_deref().filter(|_| job.strategy.needs_model()),
     };
     let picked = strategy::select(job.strategy, &view, QUEUE_DEPTH, rng);
     let index_of_row: std::collections::HashMap<usize, usize> = job.pool.iter().map(|&(i, r)| (r, i)).collect();

@@ -87,7 +87,7 @@ fn separable_blobs_are_learned_by_both_heads() {
     let (xtr, ytr) = blobs.tensor(80, 2);
     let (xte, yte) = blobs.tensor(400, 3);
     for kind in [HeadKind::Logistic, HeadKind::Mlp] {
-        let head = Head::fit_calibrated(&HeadParams::for_kind(kind), &xtr, &ytr, 4, None).unwrap();
+        let head = Head::fit_calibrated(&HeadParams::for_kind(kind), &xtr, &ytr, 4, None, None).unwrap();
         let acc = accuracy(&head, &xte, &yte);
         // The MLP has 20 labels per class for 64 dims and ~17k weights: a little behind.
         let floor = if kind == HeadKind::Logistic { 0.95 } else { 0.93 };
@@ -107,7 +107,7 @@ fn class_weighting_raises_minority_recall() {
     let (xte, yte) = blobs.tensor(4000, 6);
     let recall = |balanced: bool| {
         let params = HeadParams { class_weighting: balanced, ..HeadParams::default() };
-        let head = Head::fit(&params, &xtr, &ytr, 2, None).unwrap();
+        let head = Head::fit(&params, &xtr, &ytr, 2, None, None).unwrap();
         let pred = argmax_rows(&probs_vec(&head.predict_proba(&xte)), 2);
         evaluate(&yte, &pred, 2).per_class[1].recall
     };
@@ -122,7 +122,7 @@ fn sample_weights_downweight_rows() {
     let y = [0, 1, 1, 0];
     let w = [1.0, 0.2, 1.0, 0.2];
     let params = HeadParams { class_weighting: false, ..HeadParams::default() };
-    let head = Head::fit(&params, &x, &y, 2, Some(&w)).unwrap();
+    let head = Head::fit(&params, &x, &y, 2, Some(&w), None).unwrap();
     let p = probs_vec(&head.predict_proba(&x));
     assert!(p[0] > 0.5 && p[5] > 0.5, "{p:?}");
 }
@@ -134,8 +134,8 @@ fn fits_are_deterministic() {
     let (xte, _) = blobs.tensor(200, 9);
     for kind in [HeadKind::Logistic, HeadKind::Mlp] {
         let params = HeadParams { seed: 42, ..HeadParams::for_kind(kind) };
-        let a = Head::fit_calibrated(&params, &xtr, &ytr, 3, None).unwrap();
-        let b = Head::fit_calibrated(&params, &xtr, &ytr, 3, None).unwrap();
+        let a = Head::fit_calibrated(&params, &xtr, &ytr, 3, None, None).unwrap();
+        let b = Head::fit_calibrated(&params, &xtr, &ytr, 3, None, None).unwrap();
         assert_eq!(a.temperature(), b.temperature());
         assert_eq!(probs_vec(&a.predict_proba(&xte)), probs_vec(&b.predict_proba(&xte)), "{kind:?}");
     }
@@ -148,7 +148,7 @@ fn calibration_improves_held_out_nll_and_auto_label_precision() {
     let (xtr, ytr) = blobs.tensor(150, 11);
     let (xte, yte) = blobs.tensor(3000, 12);
     let params = HeadParams::default();
-    let head = Head::fit_calibrated(&params, &xtr, &ytr, 3, None).unwrap();
+    let head = Head::fit_calibrated(&params, &xtr, &ytr, 3, None, None).unwrap();
     let logits = probs_vec(&head.logits(&xte));
     let raw = nll(&logits, &yte, 3, 1.0);
     let cal = nll(&logits, &yte, 3, head.temperature());
@@ -237,7 +237,7 @@ fn score_matches_predict_proba() {
     let (pool, _) = blobs.sample(2500, 15);
     let emb = embeddings_from(&pool, 40);
     for kind in [HeadKind::Logistic, HeadKind::Mlp] {
-        let head = Head::fit_calibrated(&HeadParams::for_kind(kind), &xtr, &ytr, 3, None).unwrap();
+        let head = Head::fit_calibrated(&HeadParams::for_kind(kind), &xtr, &ytr, 3, None, None).unwrap();
         let all: Vec<usize> = (0..emb.len()).collect();
         let want = probs_vec(&head.predict_proba(&emb.gather(&all)));
         let got = head.score(&emb, None);
@@ -255,7 +255,7 @@ fn saved(kind: HeadKind) -> (SavedModel, Embeddings) {
     let blobs = Blobs::new(3, 24, 3.0, 1.0, vec![1.0 / 3.0; 3], 16);
     let (xtr, ytr) = blobs.tensor(60, 17);
     let (pool, _) = blobs.sample(300, 18);
-    let head = Head::fit_calibrated(&HeadParams::for_kind(kind), &xtr, &ytr, 3, None).unwrap();
+    let head = Head::fit_calibrated(&HeadParams::for_kind(kind), &xtr, &ytr, 3, None, None).unwrap();
     let model = SavedModel {
         classes: vec!["a".into(), "b".into(), "c".into()],
         encoder: EncoderSpec { id: "test@0".into(), modality: Modality::Text, dim: 24 },
@@ -414,7 +414,7 @@ fn tune_heads_on_cache() {
     let fit = |p: &HeadParams, idx: &[usize]| {
         let r: Vec<usize> = idx.iter().map(|&i| rows[i]).collect();
         let y: Vec<i64> = idx.iter().map(|&i| ys[i]).collect();
-        Head::fit_calibrated(p, &emb.gather(&r), &y, c, None).unwrap()
+        Head::fit_calibrated(p, &emb.gather(&r), &y, c, None, None).unwrap()
     };
     for (name, p) in &configs {
         let mut sums = vec![0f64; counts.len() + 1];

@@ -10,6 +10,7 @@ const STRATEGY_TEXT: Record<string, string> = {
   cluster_margin: 'Cluster margin (unsure and diverse)',
   power_margin: 'Power margin (unsure, sampled: noisy data)',
   adaptive_margin: 'Adaptive margin (the default: cluster margin where sure, power margin where not)',
+  bait: 'Fisher design (BAIT: what most reduces the expected error over all items)',
 };
 
 export const strategyText = (s: string) => STRATEGY_TEXT[s] ?? s;

@@ -75,7 +75,8 @@ export function NewProjectView(props: { server: ServerInfo; onCreated: () => voi
   const [classesText, setClassesText] = useState('');
   const [encoder, setEncoder] = useState(ENCODERS.images[0]!.value);
   const [threshold, setThreshold] = useState('0.97');
-  const [strategy, setStrategy] = useState<string>('entropy');
+  // The engine's default (`StrategyKind::DEFAULT`).
+  const [strategy, setStrategy] = useState<string>('adaptive_margin');
   const [description, setDescription] = useState('');
   const [source, setSource] = useState<'upload' | 's3'>('upload');
   const [prefix, setPrefix] = useState('');

@@ -91,6 +91,9 @@ pub struct HeadParams {
     pub prior_matching: bool,
     /// Pseudo-labels per labelled class in that target.
     pub prior_smoothing: f64,
+    /// Normalise features by the statistics of the whole unlabelled pool rather than of the
+    /// labelled rows (`Normalizer::fit_pool`); the callers that have the pool pass them in.
+    pub pool_statistics: bool,
 }
 
 impl Default for HeadParams {
@@ -114,6 +117,7 @@ impl Default for HeadParams {
             calibration_folds: 5,
             prior_matching: true,
             prior_smoothing: 1.0,
+            pool_statistics: true,
         }
     }
 }
@@ -163,8 +167,46 @@ impl Normalizer {
         let z = z.to_kind(Kind::Double);
         let mean = z.mean_dim(0, false, Kind::Double);
         let var = if n > 1 { z.var_dim(0, false, false) } else { Tensor::zeros([d], (Kind::Double, tch::Device::Cpu)) };
-        let mean: Vec<f64> = Vec::try_from(&mean)?;
-        let var: Vec<f64> = Vec::try_from(&var)?;
+        Self::from_moments(n as usize, Vec::try_from(&mean)?, Vec::try_from(&var)?, scaling, std_prior)
+    }
+
+    /// Statistics of unlabelled `rows` of `emb` (every `stride`-th, at most `POOL_STATS_ROWS`),
+    /// for heads whose labelled rows are not a random sample of the data: an active-learning
+    /// strategy picks unusual and borderline items, and per-feature scales fitted on those
+    /// shrink exactly the directions it explored (measured in `bench/results/lc-adaptive.md`).
+    /// The statistics need no labels, so the whole pool can supply them.
+    pub fn fit_pool(emb: &Embeddings, rows: &[usize], scaling: Scaling, std_prior: f64) -> anyhow::Result<Self> {
+        let d = emb.dim();
+        let l2 = matches!(scaling, Scaling::L2 | Scaling::L2Standard);
+        if matches!(scaling, Scaling::None | Scaling::L2) || rows.is_empty() {
+            return Ok(Self::identity(d, l2));
+        }
+        let stride = rows.len().div_ceil(POOL_STATS_ROWS).max(1);
+        let picked: Vec<usize> = rows.iter().step_by(stride).copied().collect();
+        // Chunk moments merged pairwise (Chan et al.): no catastrophic cancellation for
+        // features that barely vary, whose scale the constant-feature test below reads.
+        let (mut n, mut mean, mut m2) = (0f64, vec![0f64; d], vec![0f64; d]);
+        for chunk in picked.chunks(SCORE_CHUNK * 4) {
+            let x = emb.gather(chunk);
+            let z = if l2 { l2_rows(&x) } else { x }.to_kind(Kind::Double);
+            let nb = chunk.len() as f64;
+            let mb: Vec<f64> = Vec::try_from(&z.mean_dim(0, false, Kind::Double))?;
+            let vb: Vec<f64> = if chunk.len() > 1 { Vec::try_from(&z.var_dim(0, false, false))? } else { vec![0.0; d] };
+            let total = n + nb;
+            for j in 0..d {
+                let delta = mb[j] - mean[j];
+                mean[j] += delta * nb / total;
+                m2[j] += vb[j] * (nb - 1.0).max(0.0) + delta * delta * n * nb / total;
+            }
+            n = total;
+        }
+        let var: Vec<f64> = m2.iter().map(|m| if n > 1.0 { m / (n - 1.0) } else { 0.0 }).collect();
+        Self::from_moments(picked.len(), mean, var, scaling, std_prior)
+    }
+
+    /// Means and (unbiased) variances of `n` rows, already L2-scaled where `scaling` says so.
+    fn from_moments(n: usize, mean: Vec<f64>, var: Vec<f64>, scaling: Scaling, std_prior: f64) -> anyhow::Result<Self> {
+        let l2 = matches!(scaling, Scaling::L2 | Scaling::L2Standard);
         let pooled = var.iter().sum::<f64>() / var.len().max(1) as f64;
         let prior = if matches!(scaling, Scaling::L2Standard) { std_prior.max(0.0) } else { 0.0 };
         let pooled = if pooled > 0.0 { pooled } else { 1.0 };
@@ -255,19 +297,28 @@ const SCORE_CHUNK: usize = 1024;
 /// more than it saves on small matrices.
 const SMALL_FIT: usize = 2_000_000;
 
+/// Rows a pool's feature statistics are computed from (evenly spread over the pool): means and
+/// variances of 384-1,280 features are settled long before, and a million-item pool costs the
+/// same as a small one.
+const POOL_STATS_ROWS: usize = 50_000;
+
 impl Head {
     /// Trains on rows `x` `[n, d]` (f32, CPU) with labels in `0..num_classes`; optional
-    /// per-sample weights (pseudo-labels) in (0, 1].
+    /// per-sample weights (pseudo-labels) in (0, 1]. `stats`: feature statistics of the
+    /// unlabelled pool (`Normalizer::fit_pool`); `None` normalises by the training rows.
     pub fn fit(
         params: &HeadParams,
         x: &Tensor,
         y: &[i64],
         num_classes: usize,
         sample_weight: Option<&[f32]>,
+        stats: Option<&Normalizer>,
     ) -> anyhow::Result<Head> {
         let (n, d) = check_inputs(x, y, num_classes, sample_weight)?;
         let threads = if n * d <= SMALL_FIT { 1 } else { crate::ml::device::cores() };
-        crate::ml::device::with_threads(threads, || Self::fit_inner(params, x, y, num_classes, sample_weight, None))
+        crate::ml::device::with_threads(threads, || {
+            Self::fit_inner(params, x, y, num_classes, sample_weight, stats, None)
+        })
     }
 
     fn fit_inner(
@@ -276,11 +327,15 @@ impl Head {
         y: &[i64],
         num_classes: usize,
         sample_weight: Option<&[f32]>,
+        stats: Option<&Normalizer>,
         init: Option<&Head>,
     ) -> anyhow::Result<Head> {
         let x = x.to_kind(Kind::Float).contiguous();
         let d = x.size2()?.1 as usize;
-        let norm = Normalizer::fit(&x, params.scaling, params.std_prior)?;
+        let norm = match stats {
+            Some(stats) if stats.mean.len() == d => stats.clone(),
+            _ => Normalizer::fit(&x, params.scaling, params.std_prior)?,
+        };
         let z = norm.apply(&x);
         let weights = sample_weights(y, num_classes, sample_weight, params.class_weighting);
         let layers = match params.kind {
@@ -308,12 +363,13 @@ impl Head {
         y: &[i64],
         num_classes: usize,
         sample_weight: Option<&[f32]>,
+        stats: Option<&Normalizer>,
     ) -> anyhow::Result<Head> {
         let (n, d) = check_inputs(x, y, num_classes, sample_weight)?;
         let threads = if n * d <= SMALL_FIT { 1 } else { crate::ml::device::cores() };
         crate::ml::device::with_threads(threads, || {
             let Some(folds) = stratified_folds(y, num_classes, params.calibration_folds, params.seed) else {
-                return Self::fit_inner(params, x, y, num_classes, sample_weight, None);
+                return Self::fit_inner(params, x, y, num_classes, sample_weight, stats, None);
             };
             let x = x.to_kind(Kind::Float).contiguous();
             let search =
@@ -322,8 +378,8 @@ impl Head {
             let mut best: Option<(f64, Head)> = None;
             for c in candidates {
                 let p = HeadParams { c, ..params.clone() };
-                let mut head = Self::fit_inner(&p, &x, y, num_classes, sample_weight, None)?;
-                let Some((logits, rows)) = out_of_fold(&p, &x, y, num_classes, sample_weight, &folds, &head)? else {
+                let mut head = Self::fit_inner(&p, &x, y, num_classes, sample_weight, stats, None)?;
+                let Some((logits, rows)) = out_of_fold(&p, &x, y, sample_weight, stats, &folds, &head)? else {
                     return Ok(head);
                 };
                 let yy: Vec<i64> = rows.iter().map(|&i| y[i]).collect();
@@ -338,7 +394,7 @@ impl Head {
             }
             match best {
                 Some((_, head)) => Ok(head),
-                None => Self::fit_inner(params, &x, y, num_classes, sample_weight, None),
+                None => Self::fit_inner(params, &x, y, num_classes, sample_weight, stats, None),
             }
         })
     }
@@ -423,6 +479,11 @@ impl Head {
             }
         }
         self.first = self.norm.fold(&self.layers[0]);
+    }
+
+    /// Raw rows `[n, d]` in the feature space the first layer reads (normalisation applied).
+    pub fn normalized(&self, x: &Tensor) -> Tensor {
+        self.norm.apply(&x.to_kind(Kind::Float))
     }
 
     pub fn normalizer(&self) -> &Normalizer {
@@ -522,16 +583,18 @@ impl Head {
 }
 
 /// Out-of-fold logits of the human-labelled rows (weight >= 1), flat `[rows x C]`, and those
-/// rows; None when no fold held out a human label.
+/// rows; None when no fold held out a human label. `full` is the fit on all rows: each fold
+/// starts from it and has its number of classes.
 fn out_of_fold(
     params: &HeadParams,
     x: &Tensor,
     y: &[i64],
-    num_classes: usize,
     sample_weight: Option<&[f32]>,
+    stats: Option<&Normalizer>,
     folds: &[Vec<usize>],
     full: &Head,
 ) -> anyhow::Result<Option<(Vec<f32>, Vec<usize>)>> {
+    let num_classes = full.num_classes;
     let n = y.len();
     let mut oof = vec![0f32; n * num_classes];
     let mut have = vec![false; n];
@@ -546,7 +609,8 @@ fn out_of_fold(
         let wt: Option<Vec<f32>> = sample_weight.map(|w| train.iter().map(|&i| w[i]).collect());
         // Warm start from the full fit: the fold optimum is close, so L-BFGS needs a fraction
         // of the iterations.
-        let fold_head = Head::fit_inner(params, &x.index_select(0, &idx), &yt, num_classes, wt.as_deref(), Some(full))?;
+        let fold_head =
+            Head::fit_inner(params, &x.index_select(0, &idx), &yt, num_classes, wt.as_deref(), stats, Some(full))?;
         let calib: Vec<usize> = held.iter().copied().filter(|&i| sample_weight.is_none_or(|w| w[i] >= 1.0)).collect();
         if calib.is_empty() {
             continue;
@@ -684,7 +748,7 @@ mod tests {
         // Without the L2 step the last column is exactly constant: the pooled scale, not ~0.
         let plain = Normalizer::fit(&x, Scaling::Standard, 0.0).unwrap();
         assert!(plain.scale[16] > 0.5, "{:?}", plain.scale);
-        let head = Head::fit(&params, &x, &y, 2, None).unwrap();
+        let head = Head::fit(&params, &x, &y, 2, None, None).unwrap();
         let probs: Vec<f32> = Vec::try_from(head.predict_proba(&x).flatten(0, -1)).unwrap();
         let right = (0..n as usize).filter(|&i| (probs[2 * i + 1] > 0.5) == (y[i] == 1)).count();
         assert!(right as f64 > 0.95 * n as f64, "{right} of {n}");
@@ -722,10 +786,37 @@ mod tests {
         tch::manual_seed(3);
         let x = Tensor::rand([20, 6], (Kind::Float, tch::Device::Cpu));
         let y: Vec<i64> = (0..20).map(|i| i % 3).collect();
-        let head = Head::fit(&HeadParams::default(), &x, &y, 3, None).unwrap();
+        let head = Head::fit(&HeadParams::default(), &x, &y, 3, None, None).unwrap();
         let (w, b) = head.layers[0].tensors();
         let explicit = head.norm.apply(&x).matmul(&w) + b;
         let diff = (explicit - head.logits(&x)).abs().max().double_value(&[]);
         assert!(diff < 1e-4, "{diff}");
+    }
+
+    #[test]
+    fn pool_statistics_match_a_one_pass_fit_across_chunks() {
+        // 9,000 rows: three chunks of the streaming pass. Feature 0 sits at a large offset
+        // with a tiny spread, where a sum-of-squares variance would cancel to noise.
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let mut emb = Embeddings::new(5);
+        for _ in 0..9000 {
+            let mut row: Vec<f32> = (0..5).map(|_| rand::Rng::random_range(&mut rng, -1.0f32..1.0)).collect();
+            row[0] = 40.0 + 0.01 * row[0];
+            emb.push(&row);
+        }
+        let rows: Vec<usize> = (0..emb.len()).collect();
+        let whole = Normalizer::fit(&emb.gather(&rows), Scaling::L2Standard, 10.0).unwrap();
+        let pooled = Normalizer::fit_pool(&emb, &rows, Scaling::L2Standard, 10.0).unwrap();
+        for j in 0..5 {
+            assert!((whole.mean[j] - pooled.mean[j]).abs() < 1e-5, "mean {j}: {} {}", whole.mean[j], pooled.mean[j]);
+            // f32 rows round feature 0 to ~1e-3 of its spread, differently per pass.
+            let rel = (whole.scale[j] / pooled.scale[j] - 1.0).abs();
+            assert!(rel < 1e-3, "scale {j}: {} {}", whole.scale[j], pooled.scale[j]);
+        }
+        // A head given the pool's statistics normalises with them, not with its training rows.
+        let train = [0usize, 1, 2, 3, 4, 5];
+        let head = Head::fit(&HeadParams::default(), &emb.gather(&train), &[0, 1, 0, 1, 0, 1], 2, None, Some(&pooled))
+            .unwrap();
+        assert_eq!(head.normalizer(), &pooled);
     }
 }

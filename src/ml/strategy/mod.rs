@@ -6,6 +6,7 @@
 //! falls back to a diverse cold start.
 
 mod diversity;
+mod fisher;
 mod uncertainty;
 
 use std::collections::HashSet;
@@ -17,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::ml::embeddings::Embeddings;
+use crate::ml::head::Head;
 
 pub use diversity::{cold_start, kcenter_greedy};
 pub use uncertainty::{uncertainty_scores, Uncertainty};
@@ -49,10 +51,14 @@ pub enum StrategyKind {
     /// the model is unsure of most items (noisy text), ranked picks chase label noise and a
     /// proportional draw over the uncertain mass does better.
     AdaptiveMargin,
+    /// Greedy Fisher-information design (BAIT, Ash et al. 2021) on the head's features: the
+    /// batch that most reduces the model's expected error over the whole pool, trading
+    /// uncertainty against what the labels so far already cover (`fisher.rs`).
+    Bait,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 8] = [
+    pub const ALL: [StrategyKind; 9] = [
         Self::Random,
         Self::Entropy,
         Self::Margin,
@@ -61,6 +67,7 @@ impl StrategyKind {
         Self::ClusterMargin,
         Self::PowerMargin,
         Self::AdaptiveMargin,
+        Self::Bait,
     ];
 
     /// The strategy used when a config names none.
@@ -76,6 +83,7 @@ impl StrategyKind {
             Self::ClusterMargin => "cluster_margin",
             Self::PowerMargin => "power_margin",
             Self::AdaptiveMargin => "adaptive_margin",
+            Self::Bait => "bait",
         }
     }
 
@@ -107,6 +115,9 @@ pub struct Pool<'a> {
     /// or `None` before a model exists.
     pub probs: Option<&'a [f32]>,
     pub num_classes: usize,
+    /// The model behind `probs` (its normalised feature space and regularisation), for
+    /// strategies that reason about what a label would change; `None` before a model exists.
+    pub head: Option<&'a Head>,
 }
 
 /// Picks up to `k` distinct rows from `pool.candidates`, most useful first.
@@ -123,6 +134,12 @@ pub fn select(kind: StrategyKind, pool: &Pool, k: usize, rng: &mut ChaCha8Rng) -
         (_, None) => return cold_start(pool, k, rng),
         (_, Some(p)) => p,
     };
+    if kind == StrategyKind::Bait {
+        return match pool.head {
+            Some(head) => fisher::bait(pool, head, probs, k, rng),
+            None => cold_start(pool, k, rng),
+        };
+    }
     let measure = match kind {
         StrategyKind::Entropy => Uncertainty::Entropy,
         StrategyKind::LeastConfidence => Uncertainty::LeastConfidence,

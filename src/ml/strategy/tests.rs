@@ -3,6 +3,23 @@ use rand_chacha::ChaCha8Rng;
 
 use super::*;
 
+/// The pool a strategy sees, over test rows.
+fn view<'a>(
+    e: &'a Embeddings,
+    candidates: &'a [usize],
+    labelled: &'a [usize],
+    probs: Option<&'a [f32]>,
+    num_classes: usize,
+    head: Option<&'a Head>,
+) -> Pool<'a> {
+    Pool { embeddings: e, candidates, labelled, probs, num_classes, head }
+}
+
+/// Number of distinct rows in `picks`.
+fn distinct(picks: &[usize]) -> usize {
+    picks.iter().collect::<std::collections::HashSet<_>>().len()
+}
+
 /// Three tight, well separated blobs of 30 points each in 8-d.
 fn blobs() -> Embeddings {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -39,7 +56,7 @@ fn uncertainty_measures_rank_as_expected() {
 fn cold_start_covers_every_blob() {
     let e = blobs();
     let candidates: Vec<usize> = (0..90).collect();
-    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: None, num_classes: 3 };
+    let pool = view(&e, &candidates, &[], None, 3, None);
     let picks = select(StrategyKind::Margin, &pool, 3, &mut ChaCha8Rng::seed_from_u64(3));
     let mut blobs: Vec<usize> = picks.iter().map(|r| r / 30).collect();
     blobs.sort();
@@ -51,7 +68,7 @@ fn kcenter_moves_away_from_labelled() {
     let e = blobs();
     let candidates: Vec<usize> = (0..60).chain(61..90).collect();
     let labelled = [0usize, 60];
-    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &labelled, probs: None, num_classes: 3 };
+    let pool = view(&e, &candidates, &labelled, None, 3, None);
     let picks = select(StrategyKind::Kcenter, &pool, 1, &mut ChaCha8Rng::seed_from_u64(3));
     assert_eq!(picks[0] / 30, 1, "the unlabelled blob comes first: {picks:?}");
 }
@@ -68,13 +85,9 @@ fn every_strategy_returns_distinct_candidates() {
         })
         .collect();
     for kind in StrategyKind::ALL {
-        let pool =
-            Pool { embeddings: &e, candidates: &candidates, labelled: &[1, 2], probs: Some(&probs), num_classes: 3 };
+        let pool = view(&e, &candidates, &[1, 2], Some(&probs), 3, None);
         let picks = select(kind, &pool, 12, &mut ChaCha8Rng::seed_from_u64(9));
-        let mut uniq = picks.clone();
-        uniq.sort();
-        uniq.dedup();
-        assert_eq!(uniq.len(), 12, "{kind:?} {picks:?}");
+        assert_eq!(distinct(&picks), 12, "{kind:?} {picks:?}");
         assert!(picks.iter().all(|p| candidates.contains(p)), "{kind:?}");
     }
 }
@@ -85,7 +98,7 @@ fn uncertainty_strategies_pick_the_least_certain() {
     let candidates: Vec<usize> = (0..90).collect();
     let probs: Vec<f32> = (0..90).flat_map(|r| if r == 42 { [0.34, 0.33, 0.33] } else { [0.98, 0.01, 0.01] }).collect();
     for kind in [StrategyKind::Entropy, StrategyKind::Margin, StrategyKind::LeastConfidence] {
-        let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&probs), num_classes: 3 };
+        let pool = view(&e, &candidates, &[], Some(&probs), 3, None);
         assert_eq!(select(kind, &pool, 1, &mut ChaCha8Rng::seed_from_u64(0)), vec![42], "{kind:?}");
     }
 }
@@ -104,7 +117,7 @@ fn power_margin_samples_in_proportion_to_uncertainty() {
     let candidates = [10usize, 40];
     // Margin uncertainty 1 - (p1 - p2): 0.2 for the first candidate, 0.8 for the second.
     let probs = [0.9f32, 0.1, 0.6, 0.4];
-    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&probs), num_classes: 2 };
+    let pool = view(&e, &candidates, &[], Some(&probs), 2, None);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let draws = 4000;
     let unsure = (0..draws).filter(|_| select(StrategyKind::PowerMargin, &pool, 1, &mut rng) == vec![40]).count();
@@ -118,7 +131,7 @@ fn power_margin_never_asks_about_certain_items_while_unsure_ones_remain() {
     let candidates: Vec<usize> = (0..90).collect();
     // Rows divisible by 3 are unsure, the rest predicted with certainty.
     let probs: Vec<f32> = (0..90).flat_map(|r| if r % 3 == 0 { [0.55, 0.45] } else { [1.0, 0.0] }).collect();
-    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&probs), num_classes: 2 };
+    let pool = view(&e, &candidates, &[], Some(&probs), 2, None);
     let picks = select(StrategyKind::PowerMargin, &pool, 30, &mut ChaCha8Rng::seed_from_u64(2));
     assert_eq!(picks.len(), 30);
     assert!(picks.iter().all(|r| r % 3 == 0), "{picks:?}");
@@ -136,12 +149,12 @@ fn adaptive_margin_is_power_margin_when_nothing_is_settled_and_cluster_margin_wh
     let e = blobs();
     let candidates: Vec<usize> = (0..90).collect();
     let unsure: Vec<f32> = (0..90).flat_map(|r| [0.5 + 0.004 * r as f32, 0.5 - 0.004 * r as f32]).collect();
-    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&unsure), num_classes: 2 };
+    let pool = view(&e, &candidates, &[], Some(&unsure), 2, None);
     let pick = |kind| select(kind, &pool, 6, &mut ChaCha8Rng::seed_from_u64(4));
     assert_eq!(pick(StrategyKind::AdaptiveMargin), pick(StrategyKind::PowerMargin));
 
     let sure: Vec<f32> = (0..90).flat_map(|r| [0.9 + 0.001 * r as f32, 0.1 - 0.001 * r as f32]).collect();
-    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&sure), num_classes: 2 };
+    let pool = view(&e, &candidates, &[], Some(&sure), 2, None);
     let pick = |kind| select(kind, &pool, 6, &mut ChaCha8Rng::seed_from_u64(4));
     assert_eq!(pick(StrategyKind::AdaptiveMargin), pick(StrategyKind::ClusterMargin));
 }
@@ -152,12 +165,9 @@ fn adaptive_margin_fills_the_batch_from_the_unsure_items() {
     let candidates: Vec<usize> = (0..90).collect();
     // Two thirds settled (rows 30..90), the first blob unsure: 2 of 3 picks ranked, 1 drawn.
     let probs: Vec<f32> = (0..90).flat_map(|r| if r < 30 { [0.55, 0.45] } else { [1.0, 0.0] }).collect();
-    let pool = Pool { embeddings: &e, candidates: &candidates, labelled: &[], probs: Some(&probs), num_classes: 2 };
+    let pool = view(&e, &candidates, &[], Some(&probs), 2, None);
     let picks = select(StrategyKind::AdaptiveMargin, &pool, 3, &mut ChaCha8Rng::seed_from_u64(8));
-    let mut uniq = picks.clone();
-    uniq.sort();
-    uniq.dedup();
-    assert_eq!(uniq.len(), 3, "{picks:?}");
+    assert_eq!(distinct(&picks), 3, "{picks:?}");
     // Every pick is one of the unsure rows: both parts of the batch go after uncertainty.
     assert!(picks.iter().all(|&r| r < 30), "{picks:?}");
 }
@@ -174,4 +184,48 @@ fn interleave_keeps_the_proportion_in_every_prefix() {
         let expected = (prefix * 60).div_ceil(260);
         assert_eq!(ranked, expected, "prefix {prefix}");
     }
+}
+
+/// A logistic head on the blobs, two labels per blob (rows 0, 1, 30, 31, 60, 61).
+fn blob_head(e: &Embeddings) -> Head {
+    let rows = [0usize, 1, 30, 31, 60, 61];
+    let y: Vec<i64> = rows.iter().map(|&r| (r / 30) as i64).collect();
+    crate::ml::head::Head::fit(&crate::ml::head::HeadParams::default(), &e.gather(&rows), &y, 3, None, None).unwrap()
+}
+
+#[test]
+fn bait_spreads_a_batch_over_what_the_labels_do_not_cover() {
+    let e = blobs();
+    let head = blob_head(&e);
+    let candidates: Vec<usize> = (2..30).chain(32..60).chain(62..90).collect();
+    // Equally unsure everywhere: only the geometry decides.
+    let probs = vec![1.0f32 / 3.0; candidates.len() * 3];
+    let pool = view(&e, &candidates, &[0, 1, 30, 31, 60, 61], Some(&probs), 3, Some(&head));
+    let picks = select(StrategyKind::Bait, &pool, 3, &mut ChaCha8Rng::seed_from_u64(3));
+    let mut blobs_hit: Vec<usize> = picks.iter().map(|r| r / 30).collect();
+    blobs_hit.sort();
+    assert_eq!(blobs_hit, vec![0, 1, 2], "{picks:?}");
+}
+
+#[test]
+fn bait_asks_only_where_the_model_is_unsure() {
+    let e = blobs();
+    let head = blob_head(&e);
+    let candidates: Vec<usize> = (2..30).chain(32..60).chain(62..90).collect();
+    // The first blob unsure, the others settled (zero Fisher weight: a label there changes nothing).
+    let probs: Vec<f32> =
+        candidates.iter().flat_map(|&r| if r < 30 { [0.4, 0.3, 0.3] } else { [0.0, 1.0, 0.0] }).collect();
+    let pool = view(&e, &candidates, &[0, 1, 30, 31, 60, 61], Some(&probs), 3, Some(&head));
+    let picks = select(StrategyKind::Bait, &pool, 10, &mut ChaCha8Rng::seed_from_u64(3));
+    assert_eq!(distinct(&picks), 10, "{picks:?}");
+    assert!(picks.iter().all(|&r| (2..30).contains(&r)), "{picks:?}");
+}
+
+#[test]
+fn bait_without_a_model_falls_back_to_the_cold_start() {
+    let e = blobs();
+    let candidates: Vec<usize> = (0..90).collect();
+    let pool = view(&e, &candidates, &[], None, 3, None);
+    let pick = |kind| select(kind, &pool, 3, &mut ChaCha8Rng::seed_from_u64(6));
+    assert_eq!(pick(StrategyKind::Bait), pick(StrategyKind::AdaptiveMargin));
 }
