@@ -28,24 +28,28 @@ fn lightbulb() -> Command {
     cmd
 }
 
+/// `lightbulb simulate` to 60 labels in steps of 10 with `extra` arguments; its JSON report.
+fn simulate(config: &std::path::Path, truth: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let out = lightbulb()
+        .args(["simulate", "--config"])
+        .arg(config)
+        .arg("--truth")
+        .arg(truth)
+        .args(["--budget", "60", "--step", "10", "--json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.trim().lines().count(), 1, "one JSON object on stdout: {stdout}");
+    serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+}
+
 #[test]
 fn simulate_prints_one_json_report_with_a_rising_curve() {
     let dir = tempfile::tempdir().unwrap();
     let (config, truth) = digits_task(dir.path());
-    let run = |seed: &str| {
-        let out = lightbulb()
-            .args(["simulate", "--config"])
-            .arg(&config)
-            .arg("--truth")
-            .arg(&truth)
-            .args(["--budget", "60", "--step", "10", "--seed", seed, "--json"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(stdout.trim().lines().count(), 1, "one JSON object on stdout: {stdout}");
-        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
-    };
+    let run = |seed: &str| simulate(&config, &truth, &["--seed", seed]);
     let report = run("1");
     for key in ["strategy", "items", "test_items", "curve", "ceiling", "embed_items_per_s", "seconds"] {
         assert!(report.get(key).is_some(), "missing {key}: {report}");
@@ -64,6 +68,21 @@ fn simulate_prints_one_json_report_with_a_rising_curve() {
     let again = run("1");
     assert_eq!(again["curve"], report["curve"]);
     assert_eq!(again["embedded"], 0, "all embeddings come from the cache");
+}
+
+#[test]
+fn bait_and_labelled_row_statistics_run_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, truth) = digits_task(dir.path());
+    for (extra, strategy) in
+        [(&["--strategy", "bait"][..], "bait"), (&["--pool-statistics", "false"][..], "adaptive_margin")]
+    {
+        let report = simulate(&config, &truth, extra);
+        assert_eq!(report["strategy"], strategy, "{report}");
+        let last = report["curve"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["labels"], 60, "{report}");
+        assert!(last["accuracy"].as_f64().unwrap() > 0.9, "{extra:?}: {report}");
+    }
 }
 
 #[test]
