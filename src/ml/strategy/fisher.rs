@@ -2,18 +2,21 @@
 //! own normalised features.
 //!
 //! Why: uncertainty alone picks items the model is unsure of even when a label there teaches
-//! the model little about the rest of the pool: on noisy text (Rotten Tomatoes sentiment)
-//! the model is unsure of nearly everything, so ranked uncertainty chases ambiguous items and
-//! proportional draws fall back to random sampling. BAIT asks instead which labels shrink the
-//! model's expected error over the whole pool the most: with the Laplace posterior of the
-//! logistic head, that error is `tr(H^-1 F)`, where `H` is the Hessian of the training
-//! objective on the labelled rows and `F` the Fisher information of the unlabelled pool. A
-//! label on `x` adds `s(x) x x^T` to `H`; the greedy pick maximises the drop in `tr(H^-1 F)`,
+//! the model little about the rest of the pool, and a ranked batch asks about one confusion
+//! many times. BAIT asks instead which labels shrink the model's expected error over the
+//! whole pool the most: with the Laplace posterior of the logistic head, that error is
+//! `tr(H^-1 F)`, where `H` is the Hessian of the training objective on the labelled rows and
+//! `F` the Fisher information of the unlabelled pool. A label on `x` adds `s(x) x x^T` to
+//! `H`; the greedy pick maximises the drop in `tr(H^-1 F)`,
 //! `s x^T H^-1 F H^-1 x / (1 + s x^T H^-1 x)`, then updates `H^-1` by Sherman-Morrison so the
 //! next pick in the batch does not ask the same question again. Uncertain items (large `s`)
 //! in directions the pool cares about and the labels have not covered (large `H^-1 F H^-1`)
-//! win; where the model is already sure of most of the pool (digits) `s` concentrates the
-//! picks on the unsure band, as margin sampling does.
+//! win, so early batches reach every class.
+//!
+//! Where it loses: on noisy text (Rotten Tomatoes) the model is unsure of nearly everything,
+//! the weights `s` are flat, and what is left of the criterion is leverage, which favours
+//! unusual items; there it trails `adaptive_margin` from 250 labels, which is why that stays
+//! the default (`bench/results/lc-adaptive.md`).
 //!
 //! The softmax Fisher `(diag p - p p^T) (x) x x^T` is `C d` wide; here it is replaced by its
 //! trace weight `s = (1 - sum_c p_c^2) / 2` times `x x^T`, which is exact for two classes
@@ -27,7 +30,8 @@ use super::Pool;
 use crate::ml::head::Head;
 
 /// Upper bound on `candidates x (d + 1)^2`, the multiply-adds of the two `n x d x d` products
-/// per batch (about a second on two cores). Larger pools are scored on a uniformly drawn subset
+/// per batch (f64; 1.2e10 of them, MNIST's 7,500 candidates at 1,280-d, took about two seconds
+/// per batch on two cores). Larger pools are scored on a uniformly drawn subset
 /// of that many candidates: every demo and benchmark pool (up to 12,000 rows of 1,280-d
 /// images, 135,000 rows of 384-d text) is scored whole.
 const MAX_WORK: f64 = 2.0e10;

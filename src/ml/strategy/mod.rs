@@ -1,6 +1,8 @@
 //! Query strategies: which unlabelled items a person should label next.
 //!
-//! Every strategy scores the whole unlabelled pool (not a sample of 50 as the original did).
+//! Every strategy scores the whole unlabelled pool (not a sample of 50 as the original did);
+//! BAIT does so up to a work bound that covers every demo pool (about 12,000 images or
+//! 135,000 texts) and scores a uniform subset of that size beyond it (`fisher.rs`).
 //! Uncertainty strategies read the current model's calibrated probabilities; diversity
 //! strategies read the embeddings; before any model exists every strategy except `random`
 //! falls back to a diverse cold start.
