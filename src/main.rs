@@ -171,7 +171,7 @@ struct SimulateArgs {
     /// CSV with header `path,label`.
     #[arg(long)]
     truth: PathBuf,
-    /// Query strategy (default: the config's, else adaptive_margin).
+    /// Query strategy (default: the config's, else adaptive_bait).
     #[arg(long)]
     strategy: Option<StrategyKind>,
     /// Labels to acquire.

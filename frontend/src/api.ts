@@ -303,6 +303,7 @@ export const STRATEGIES = [
   'power_margin',
   'adaptive_margin',
   'bait',
+  'adaptive_bait',
 ] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 

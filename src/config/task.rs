@@ -230,6 +230,7 @@ pub const STRATEGIES: &[&str] = &[
     "power_margin",
     "adaptive_margin",
     "bait",
+    "adaptive_bait",
 ];
 
 /// A config that failed to load: always names the file, and the line and column when known.

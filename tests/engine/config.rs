@@ -286,7 +286,7 @@ fn model_errors_point_at_the_value() {
     assert_error(
         &m("  strategy: greedy\n"),
         (12, 13),
-        "unknown strategy `greedy`, expected one of random, entropy, margin, least_confidence, kcenter, cluster_margin, power_margin, adaptive_margin, bait",
+        "unknown strategy `greedy`, expected one of random, entropy, margin, least_confidence, kcenter, cluster_margin, power_margin, adaptive_margin, bait, adaptive_bait",
     );
     assert_error(&m("  auto_label_threshold: 0\n"), (12, 25), "0 is not in (0, 1]");
     assert_error(&m("  auto_label_threshold: 1.5\n"), (12, 25), "1.5 is not in (0, 1]");

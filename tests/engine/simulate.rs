@@ -75,7 +75,7 @@ fn bait_and_labelled_row_statistics_run_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let (config, truth) = digits_task(dir.path());
     for (extra, strategy) in
-        [(&["--strategy", "bait"][..], "bait"), (&["--pool-statistics", "false"][..], "adaptive_margin")]
+        [(&["--strategy", "bait"][..], "bait"), (&["--pool-statistics", "false"][..], "adaptive_bait")]
     {
         let report = simulate(&config, &truth, extra);
         assert_eq!(report["strategy"], strategy, "{report}");

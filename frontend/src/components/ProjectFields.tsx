@@ -9,8 +9,9 @@ const STRATEGY_TEXT: Record<string, string> = {
   kcenter: 'k-center (cover the dataset)',
   cluster_margin: 'Cluster margin (unsure and diverse)',
   power_margin: 'Power margin (unsure, sampled: noisy data)',
-  adaptive_margin: 'Adaptive margin (the default: cluster margin where sure, power margin where not)',
+  adaptive_margin: 'Adaptive margin (cluster margin where sure, power margin where not)',
   bait: 'Fisher design (BAIT: what most reduces the expected error over all items)',
+  adaptive_bait: 'Adaptive BAIT (the default: Fisher design where sure, power margin where not)',
 };
 
 export const strategyText = (s: string) => STRATEGY_TEXT[s] ?? s;

@@ -76,7 +76,7 @@ export function NewProjectView(props: { server: ServerInfo; onCreated: () => voi
   const [encoder, setEncoder] = useState(ENCODERS.images[0]!.value);
   const [threshold, setThreshold] = useState('0.97');
   // The engine's default (`StrategyKind::DEFAULT`).
-  const [strategy, setStrategy] = useState<string>('adaptive_margin');
+  const [strategy, setStrategy] = useState<string>('adaptive_bait');
   const [description, setDescription] = useState('');
   const [source, setSource] = useState<'upload' | 's3'>('upload');
   const [prefix, setPrefix] = useState('');

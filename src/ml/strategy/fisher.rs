@@ -15,12 +15,15 @@
 //!
 //! Where it loses: on noisy text (Rotten Tomatoes) the model is unsure of nearly everything,
 //! the weights `s` are flat, and what is left of the criterion is leverage, which favours
-//! unusual items; there it trails `adaptive_margin` from 250 labels, which is why that stays
-//! the default (`bench/results/lc-adaptive.md`).
+//! unusual items; there it trails `adaptive_margin` from 250 labels. The default
+//! (`adaptive_bait`) therefore uses it only for the settled share of a batch, inside the band
+//! of most uncertain items, and only with three or more classes (`bench/results/lc-adaptive.md`).
 //!
 //! The softmax Fisher `(diag p - p p^T) (x) x x^T` is `C d` wide; here it is replaced by its
 //! trace weight `s = (1 - sum_c p_c^2) / 2` times `x x^T`, which is exact for two classes
 //! (`p (1 - p)`) and keeps the problem `d x d` for any number of classes.
+
+use std::collections::HashSet;
 
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
@@ -48,16 +51,27 @@ fn design(head: &Head, pool: &Pool, rows: &[usize]) -> Tensor {
     Tensor::cat(&[z, Tensor::ones([rows.len() as i64, 1], (Kind::Double, tch::Device::Cpu))], 1)
 }
 
-/// Up to `k` candidates, best first, chosen greedily to minimise `tr(H^-1 F)`.
-pub fn bait(pool: &Pool, head: &Head, probs: &[f32], k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+/// Up to `k` candidates, best first, chosen greedily to minimise `tr(H^-1 F)`. `eligible`:
+/// positions into `pool.candidates` the picks are restricted to (`None`: any); `F` is the
+/// whole pool's either way.
+pub fn bait(
+    pool: &Pool,
+    head: &Head,
+    probs: &[f32],
+    k: usize,
+    eligible: Option<&[usize]>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
     let classes = pool.num_classes.max(1);
     let n = pool.candidates.len();
     let width = (head.dim() + 1) as f64;
     let limit = ((MAX_WORK / (width * width)) as usize).max(k);
-    // Positions into `pool.candidates` that are scored.
+    // Positions into `pool.candidates` that are scored (every eligible one among them).
     let scored: Vec<usize> = if n > limit {
         let mut idx = sample(rng, n, limit).into_vec();
+        idx.extend(eligible.unwrap_or_default());
         idx.sort_unstable();
+        idx.dedup();
         idx
     } else {
         (0..n).collect()
@@ -80,9 +94,13 @@ pub fn bait(pool: &Pool, head: &Head, probs: &[f32], k: usize, rng: &mut ChaCha8
     let mut q = (a.matmul(&fisher) * &a).sum_dim_intlist(1, false, Kind::Double); // x H^-1 F H^-1 x
     let mut l = (&a * &x).sum_dim_intlist(1, false, Kind::Double); // x H^-1 x
     let s_vec = s_t.squeeze_dim(1);
-    let taken = Tensor::zeros([rows.len() as i64], (Kind::Bool, tch::Device::Cpu));
-    let mut picks = Vec::with_capacity(k.min(rows.len()));
-    for _ in 0..k.min(rows.len()) {
+    // Rows that may not be picked (once picked, too): those outside `eligible`.
+    let allowed: Option<HashSet<usize>> = eligible.map(|positions| positions.iter().copied().collect());
+    let barred: Vec<bool> = scored.iter().map(|i| allowed.as_ref().is_some_and(|a| !a.contains(i))).collect();
+    let pickable = barred.iter().filter(|b| !**b).count();
+    let taken = Tensor::from_slice(&barred);
+    let mut picks = Vec::with_capacity(k.min(pickable));
+    for _ in 0..k.min(pickable) {
         let gain = (&s_vec * &q / (&s_vec * &l + 1.0)).masked_fill(&taken, f64::NEG_INFINITY);
         let j = gain.argmax(0, false).int64_value(&[]);
         let _ = taken.get(j).fill_(1);

@@ -186,39 +186,46 @@ fn interleave_keeps_the_proportion_in_every_prefix() {
     }
 }
 
-/// A logistic head on the blobs, two labels per blob (rows 0, 1, 30, 31, 60, 61).
-fn blob_head(e: &Embeddings) -> Head {
-    let rows = [0usize, 1, 30, 31, 60, 61];
-    let y: Vec<i64> = rows.iter().map(|&r| (r / 30) as i64).collect();
-    crate::ml::head::Head::fit(&crate::ml::head::HeadParams::default(), &e.gather(&rows), &y, 3, None, None).unwrap()
+/// Rows labelled in the tests that need a model: two per blob.
+const BLOB_LABELS: [usize; 6] = [0, 1, 30, 31, 60, 61];
+
+/// The blobs, a logistic head fitted on `BLOB_LABELS`, and every other row as a candidate.
+fn labelled_blobs() -> (Embeddings, Head, Vec<usize>) {
+    let e = blobs();
+    let y: Vec<i64> = BLOB_LABELS.iter().map(|&r| (r / 30) as i64).collect();
+    let head =
+        crate::ml::head::Head::fit(&crate::ml::head::HeadParams::default(), &e.gather(&BLOB_LABELS), &y, 3, None, None)
+            .unwrap();
+    (e, head, (0..90).filter(|r| !BLOB_LABELS.contains(r)).collect())
 }
 
 #[test]
 fn bait_spreads_a_batch_over_what_the_labels_do_not_cover() {
-    let e = blobs();
-    let head = blob_head(&e);
-    let candidates: Vec<usize> = (2..30).chain(32..60).chain(62..90).collect();
+    let (e, head, candidates) = labelled_blobs();
     // Equally unsure everywhere: only the geometry decides.
     let probs = vec![1.0f32 / 3.0; candidates.len() * 3];
-    let pool = view(&e, &candidates, &[0, 1, 30, 31, 60, 61], Some(&probs), 3, Some(&head));
+    let pool = view(&e, &candidates, &BLOB_LABELS, Some(&probs), 3, Some(&head));
     let picks = select(StrategyKind::Bait, &pool, 3, &mut ChaCha8Rng::seed_from_u64(3));
     let mut blobs_hit: Vec<usize> = picks.iter().map(|r| r / 30).collect();
     blobs_hit.sort();
     assert_eq!(blobs_hit, vec![0, 1, 2], "{picks:?}");
 }
 
+/// What `kind` picks from the labelled blobs when the first blob's candidates are predicted
+/// `first` and all others `rest`; asserts the picks are `k` distinct rows of the first blob.
+fn assert_picks_only_from_the_first_blob(kind: StrategyKind, first: [f32; 3], rest: [f32; 3], k: usize) {
+    let (e, head, candidates) = labelled_blobs();
+    let probs: Vec<f32> = candidates.iter().flat_map(|&r| if r < 30 { first } else { rest }).collect();
+    let pool = view(&e, &candidates, &BLOB_LABELS, Some(&probs), 3, Some(&head));
+    let picks = select(kind, &pool, k, &mut ChaCha8Rng::seed_from_u64(3));
+    assert_eq!(distinct(&picks), k, "{picks:?}");
+    assert!(picks.iter().all(|&r| (2..30).contains(&r)), "{picks:?}");
+}
+
 #[test]
 fn bait_asks_only_where_the_model_is_unsure() {
-    let e = blobs();
-    let head = blob_head(&e);
-    let candidates: Vec<usize> = (2..30).chain(32..60).chain(62..90).collect();
     // The first blob unsure, the others settled (zero Fisher weight: a label there changes nothing).
-    let probs: Vec<f32> =
-        candidates.iter().flat_map(|&r| if r < 30 { [0.4, 0.3, 0.3] } else { [0.0, 1.0, 0.0] }).collect();
-    let pool = view(&e, &candidates, &[0, 1, 30, 31, 60, 61], Some(&probs), 3, Some(&head));
-    let picks = select(StrategyKind::Bait, &pool, 10, &mut ChaCha8Rng::seed_from_u64(3));
-    assert_eq!(distinct(&picks), 10, "{picks:?}");
-    assert!(picks.iter().all(|&r| (2..30).contains(&r)), "{picks:?}");
+    assert_picks_only_from_the_first_blob(StrategyKind::Bait, [0.4, 0.3, 0.3], [0.0, 1.0, 0.0], 10);
 }
 
 #[test]
@@ -228,4 +235,58 @@ fn bait_without_a_model_falls_back_to_the_cold_start() {
     let pool = view(&e, &candidates, &[], None, 3, None);
     let pick = |kind| select(kind, &pool, 3, &mut ChaCha8Rng::seed_from_u64(6));
     assert_eq!(pick(StrategyKind::Bait), pick(StrategyKind::AdaptiveMargin));
+}
+
+#[test]
+fn adaptive_bait_is_power_margin_when_nothing_is_settled() {
+    let (e, head, candidates) = labelled_blobs();
+    let unsure: Vec<f32> =
+        candidates.iter().flat_map(|&r| [0.34 + 0.001 * r as f32, 0.33, 0.33 - 0.001 * r as f32]).collect();
+    let pool = view(&e, &candidates, &BLOB_LABELS, Some(&unsure), 3, Some(&head));
+    let pick = |kind| select(kind, &pool, 6, &mut ChaCha8Rng::seed_from_u64(4));
+    assert_eq!(pick(StrategyKind::AdaptiveBait), pick(StrategyKind::PowerMargin));
+}
+
+#[test]
+fn bait_picks_only_eligible_rows_while_weighing_the_whole_pool() {
+    let (e, head, candidates) = labelled_blobs();
+    // Equally unsure everywhere: unrestricted, BAIT spreads three picks over the three blobs
+    // (`bait_spreads_a_batch_over_what_the_labels_do_not_cover`); restricted to the last
+    // blob's positions it must stay there.
+    let probs = vec![1.0f32 / 3.0; candidates.len() * 3];
+    let pool = view(&e, &candidates, &BLOB_LABELS, Some(&probs), 3, Some(&head));
+    let last_blob: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i] >= 62).collect();
+    let picks = super::fisher::bait(&pool, &head, &probs, 3, Some(&last_blob), &mut ChaCha8Rng::seed_from_u64(3));
+    assert_eq!(distinct(&picks), 3, "{picks:?}");
+    assert!(picks.iter().all(|&r| r >= 62), "{picks:?}");
+    let few = super::fisher::bait(&pool, &head, &probs, 5, Some(&last_blob[..2]), &mut ChaCha8Rng::seed_from_u64(3));
+    assert_eq!(few.len(), 2, "no more picks than eligible rows: {few:?}");
+}
+
+#[test]
+fn adaptive_bait_ranks_with_bait_inside_the_uncertain_band_when_all_is_settled() {
+    // Everything settled, the first blob least so. Two picks: the band BAIT chooses from is
+    // the 20 least sure rows, all in the first blob.
+    assert_picks_only_from_the_first_blob(StrategyKind::AdaptiveBait, [0.9, 0.05, 0.05], [0.005, 0.99, 0.005], 2);
+}
+
+#[test]
+fn adaptive_bait_is_adaptive_margin_on_two_classes_or_without_a_model() {
+    let e = blobs();
+    let labelled = [0usize, 1, 30, 31];
+    let y: Vec<i64> = labelled.iter().map(|&r| (r / 30) as i64).collect();
+    let head =
+        crate::ml::head::Head::fit(&crate::ml::head::HeadParams::default(), &e.gather(&labelled), &y, 2, None, None)
+            .unwrap();
+    let candidates: Vec<usize> = (2..30).chain(32..90).collect();
+    // Two thirds settled: a ranked share and a drawn share.
+    let probs: Vec<f32> = candidates.iter().flat_map(|&r| if r < 30 { [0.55, 0.45] } else { [0.95, 0.05] }).collect();
+    for head in [Some(&head), None] {
+        let pool = view(&e, &candidates, &labelled, Some(&probs), 2, head);
+        let pick = |kind| select(kind, &pool, 6, &mut ChaCha8Rng::seed_from_u64(9));
+        assert_eq!(pick(StrategyKind::AdaptiveBait), pick(StrategyKind::AdaptiveMargin));
+    }
+    let pool = view(&e, &candidates, &[], None, 2, None);
+    let pick = |kind| select(kind, &pool, 6, &mut ChaCha8Rng::seed_from_u64(9));
+    assert_eq!(pick(StrategyKind::AdaptiveBait), pick(StrategyKind::AdaptiveMargin), "both cold-start");
 }
