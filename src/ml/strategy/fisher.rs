@@ -84,7 +84,7 @@ pub fn bait(
     let hessian = labelled_hessian(pool, head);
     // H is symmetric positive definite (a positive ridge plus a Gram matrix); the general
     // inverse only guards against a factorisation that rounding broke.
-    let h_inv = match hessian.f_cholesky(false).and_then(|l| l.f_cholesky_inverse(false)) {
+    let h_inv = match hessian.f_linalg_cholesky(false).and_then(|l| l.f_cholesky_inverse(false)) {
         Ok(inv) => inv,
         Err(_) => hessian.pinverse(1e-12),
     };
