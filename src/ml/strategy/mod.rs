@@ -163,8 +163,7 @@ pub fn select(kind: StrategyKind, pool: &Pool, k: usize, rng: &mut ChaCha8Rng) -
         (StrategyKind::PowerMargin, _) => power_margin(pool, &scores, k, rng),
         (StrategyKind::AdaptiveBait, Some(head)) if pool.num_classes > 2 => {
             adaptive(pool, probs, &scores, k, rng, |n, rng| {
-                let band = top_k_desc(&scores, n * CLUSTER_CANDIDATES_PER_PICK);
-                fisher::bait(pool, head, probs, n, Some(&band), rng)
+                fisher::bait(pool, head, probs, n, Some(&uncertain_band(&scores, n)), rng)
             })
         }
         (StrategyKind::AdaptiveMargin | StrategyKind::AdaptiveBait, _) => {
@@ -174,11 +173,17 @@ pub fn select(kind: StrategyKind, pool: &Pool, k: usize, rng: &mut ChaCha8Rng) -
     }
 }
 
-/// Most uncertain candidates that cluster-margin spreads its `k` picks over, per pick.
+/// Most uncertain candidates that ranked picks choose from, per pick.
 const CLUSTER_CANDIDATES_PER_PICK: usize = 10;
 
+/// Positions of the `CLUSTER_CANDIDATES_PER_PICK × picks` most uncertain candidates: the band
+/// cluster-margin spreads its picks over and adaptive BAIT designs its ranked picks in.
+fn uncertain_band(scores: &[f32], picks: usize) -> Vec<usize> {
+    top_k_desc(scores, picks * CLUSTER_CANDIDATES_PER_PICK)
+}
+
 fn cluster_margin(pool: &Pool, scores: &[f32], k: usize) -> Vec<usize> {
-    diversity::spread(pool, &top_k_desc(scores, k * CLUSTER_CANDIDATES_PER_PICK), scores, k)
+    diversity::spread(pool, &uncertain_band(scores, k), scores, k)
 }
 
 fn power_margin(pool: &Pool, scores: &[f32], k: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
