@@ -11,7 +11,7 @@ const STRATEGY_TEXT: Record<string, string> = {
   power_margin: 'Power margin (unsure, sampled: noisy data)',
   adaptive_margin: 'Adaptive margin (cluster margin where sure, power margin where not)',
   bait: 'Fisher design (BAIT: what most reduces the expected error over all items)',
-  adaptive_bait: 'Adaptive BAIT (the default: Fisher design where sure, power margin where not)',
+  adaptive_bait: 'Adaptive BAIT (the default: Fisher design at first and where sure, power margin where not)',
 };
 
 export const strategyText = (s: string) => STRATEGY_TEXT[s] ?? s;

@@ -16,8 +16,9 @@
 //! Where it loses: on noisy text (Rotten Tomatoes) the model is unsure of nearly everything,
 //! the weights `s` are flat, and what is left of the criterion is leverage, which favours
 //! unusual items; there it trails `adaptive_margin` from 250 labels. The default
-//! (`adaptive_bait`) therefore uses it only for the settled share of a batch, inside the band
-//! of most uncertain items, and only with three or more classes (`bench/results/lc-adaptive.md`).
+//! (`adaptive_bait`) therefore uses it only with three or more classes: for whole batches while
+//! there are few labels per class, after that for the settled share of a batch, inside the band
+//! of most uncertain items (`bench/results/lc-adaptive.md`).
 //!
 //! The softmax Fisher `(diag p - p p^T) (x) x x^T` is `C d` wide; here it is replaced by its
 //! trace weight `s = (1 - sum_c p_c^2) / 2` times `x x^T`, which is exact for two classes
@@ -32,9 +33,9 @@ use tch::{Kind, Tensor};
 use super::Pool;
 use crate::ml::head::Head;
 
-/// Upper bound on `candidates x (d + 1)^2`, the multiply-adds of the two `n x d x d` products
-/// per batch (f64; 1.2e10 of them, MNIST's 7,500 candidates at 1,280-d, took about two seconds
-/// per batch on two cores). Larger pools are scored on a uniformly drawn subset
+/// Upper bound on `candidates x (d + 1)^2`, the multiply-adds of each of the three `n x d x d`
+/// products per batch (f64; 1.2e10 of them, MNIST's 7,500 candidates at 1,280-d, took about
+/// 1.3 seconds per batch on two cores). Larger pools are scored on a uniformly drawn subset
 /// of that many candidates: every demo and benchmark pool (up to 12,000 rows of 1,280-d
 /// images, 135,000 rows of 384-d text) is scored whole.
 const MAX_WORK: f64 = 2.0e10;
@@ -90,32 +91,41 @@ pub fn bait(
     };
     let fisher = (&x * &s_t).tr().matmul(&x) / (rows.len().max(1) as f64);
 
-    let mut a = x.matmul(&h_inv); // rows of H^-1 x
-    let mut q = (a.matmul(&fisher) * &a).sum_dim_intlist(1, false, Kind::Double); // x H^-1 F H^-1 x
-    let mut l = (&a * &x).sum_dim_intlist(1, false, Kind::Double); // x H^-1 x
+    let a0 = x.matmul(&h_inv); // rows of H^-1 x before any pick
+    let mut q = (a0.matmul(&fisher) * &a0).sum_dim_intlist(1, false, Kind::Double); // x H^-1 F H^-1 x
+    let mut l = (&a0 * &x).sum_dim_intlist(1, false, Kind::Double); // x H^-1 x
     let s_vec = s_t.squeeze_dim(1);
     // Rows that may not be picked (once picked, too): those outside `eligible`.
     let allowed: Option<HashSet<usize>> = eligible.map(|positions| positions.iter().copied().collect());
     let barred: Vec<bool> = scored.iter().map(|i| allowed.as_ref().is_some_and(|a| !a.contains(i))).collect();
     let pickable = barred.iter().filter(|b| !**b).count();
     let taken = Tensor::from_slice(&barred);
-    let mut picks = Vec::with_capacity(k.min(pickable));
-    for _ in 0..k.min(pickable) {
+    let batch = k.min(pickable);
+    // After t picks, H^-1 x_i = a0_i - sum_{s<t} cu[s, i] v_s (Sherman-Morrison, one rank-one
+    // term per pick). The terms are kept (`cu`, `vs`) rather than applied to an n x d copy of
+    // `a0`: the loop is bound by memory, and this reads two n x d matrices per pick instead of
+    // reading three and writing one.
+    let cu = Tensor::zeros([batch as i64, rows.len() as i64], (Kind::Double, tch::Device::Cpu));
+    let vs = Tensor::zeros([batch as i64, width as i64], (Kind::Double, tch::Device::Cpu));
+    let mut picks = Vec::with_capacity(batch);
+    for t in 0..batch as i64 {
         let gain = (&s_vec * &q / (&s_vec * &l + 1.0)).masked_fill(&taken, f64::NEG_INFINITY);
         let j = gain.argmax(0, false).int64_value(&[]);
         let _ = taken.get(j).fill_(1);
         picks.push(rows[j as usize]);
         // Sherman-Morrison: H^-1 <- H^-1 - c v v^T with v = H^-1 x_j, c = s_j / (1 + s_j x_j H^-1 x_j).
-        let v = a.get(j).copy();
+        let (cu_t, vs_t) = (cu.narrow(0, 0, t), vs.narrow(0, 0, t));
+        let v = a0.get(j) - cu_t.select(1, j).matmul(&vs_t);
         let s_j = s[j as usize];
         let c = s_j / (1.0 + s_j * l.double_value(&[j]));
         let u = x.matmul(&v); // x_i . v
         let fv = fisher.matmul(&v);
-        let afv = a.matmul(&fv);
+        let afv = a0.matmul(&fv) - vs_t.matmul(&fv).matmul(&cu_t); // (H^-1 x_i) . F v
         let vfv = v.dot(&fv).double_value(&[]);
         q = q - &u * &afv * (2.0 * c) + &u * &u * (c * c * vfv);
         l -= &u * &u * c;
-        a -= u.unsqueeze(1).matmul(&v.unsqueeze(0)) * c;
+        cu.get(t).copy_(&(u * c));
+        vs.get(t).copy_(&v);
     }
     picks
 }

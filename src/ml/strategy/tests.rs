@@ -199,6 +199,12 @@ fn labelled_blobs() -> (Embeddings, Head, Vec<usize>) {
     (e, head, (0..90).filter(|r| !BLOB_LABELS.contains(r)).collect())
 }
 
+/// As many labelled rows as adaptive BAIT needs to stop designing whole batches with BAIT:
+/// `BLOB_LABELS` over and over (the head was fitted on those six; here only the count matters).
+fn enough_labels() -> Vec<usize> {
+    BLOB_LABELS.iter().copied().cycle().take(WHOLE_BATCH_BAIT_LABELS_PER_CLASS * 3).collect()
+}
+
 #[test]
 fn bait_spreads_a_batch_over_what_the_labels_do_not_cover() {
     let (e, head, candidates) = labelled_blobs();
@@ -216,7 +222,8 @@ fn bait_spreads_a_batch_over_what_the_labels_do_not_cover() {
 fn assert_picks_only_from_the_first_blob(kind: StrategyKind, first: [f32; 3], rest: [f32; 3], k: usize) {
     let (e, head, candidates) = labelled_blobs();
     let probs: Vec<f32> = candidates.iter().flat_map(|&r| if r < 30 { first } else { rest }).collect();
-    let pool = view(&e, &candidates, &BLOB_LABELS, Some(&probs), 3, Some(&head));
+    let labelled = enough_labels();
+    let pool = view(&e, &candidates, &labelled, Some(&probs), 3, Some(&head));
     let picks = select(kind, &pool, k, &mut ChaCha8Rng::seed_from_u64(3));
     assert_eq!(distinct(&picks), k, "{picks:?}");
     assert!(picks.iter().all(|&r| (2..30).contains(&r)), "{picks:?}");
@@ -242,9 +249,26 @@ fn adaptive_bait_is_power_margin_when_nothing_is_settled() {
     let (e, head, candidates) = labelled_blobs();
     let unsure: Vec<f32> =
         candidates.iter().flat_map(|&r| [0.34 + 0.001 * r as f32, 0.33, 0.33 - 0.001 * r as f32]).collect();
-    let pool = view(&e, &candidates, &BLOB_LABELS, Some(&unsure), 3, Some(&head));
+    let labelled = enough_labels();
+    let pool = view(&e, &candidates, &labelled, Some(&unsure), 3, Some(&head));
     let pick = |kind| select(kind, &pool, 6, &mut ChaCha8Rng::seed_from_u64(4));
     assert_eq!(pick(StrategyKind::AdaptiveBait), pick(StrategyKind::PowerMargin));
+}
+
+#[test]
+fn adaptive_bait_is_bait_while_labels_per_class_are_few() {
+    let (e, head, candidates) = labelled_blobs();
+    // Half the pool settled, so that after enough labels BAIT would rank only part of a batch.
+    let probs: Vec<f32> =
+        candidates.iter().flat_map(|&r| if r < 45 { [0.4, 0.3, 0.3] } else { [0.02, 0.96, 0.02] }).collect();
+    let few = view(&e, &candidates, &BLOB_LABELS, Some(&probs), 3, Some(&head));
+    let pick = |pool: &Pool, kind| select(kind, pool, 6, &mut ChaCha8Rng::seed_from_u64(5));
+    assert_eq!(pick(&few, StrategyKind::AdaptiveBait), pick(&few, StrategyKind::Bait));
+    let labelled = enough_labels();
+    let enough = view(&e, &candidates, &labelled, Some(&probs), 3, Some(&head));
+    assert!(!few_labels_per_class(&enough));
+    assert!(few_labels_per_class(&view(&e, &candidates, &labelled[1..], Some(&probs), 3, Some(&head))));
+    assert_ne!(pick(&enough, StrategyKind::AdaptiveBait), pick(&enough, StrategyKind::Bait));
 }
 
 #[test]
