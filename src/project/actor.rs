@@ -164,10 +164,9 @@ impl ProjectActor {
         let (train, _) = self.state.training_sets();
         let pool: Vec<(usize, usize)> =
             self.state.unlabelled_embedded().into_iter().filter_map(|i| rows[i].map(|r| (i, r))).collect();
-        let labelled_rows: Vec<usize> = self.state.labels().filter_map(|(i, _)| rows[i]).collect();
         let strategy =
             self.cx.settings.read().map(|s| s.strategy).unwrap_or(crate::ml::strategy::StrategyKind::DEFAULT);
-        let job = TrainJob { version: self.version + 1, train, pool, labelled_rows, rows, strategy };
+        let job = TrainJob { version: self.version + 1, train, pool, rows, strategy };
         let labels = job.train.len();
         let submitted = self.cx.trainer.lock().ok().and_then(|t| t.as_ref().map(|t| t.submit(job))).unwrap_or(false);
         if submitted {

@@ -60,8 +60,6 @@ pub struct TrainJob {
     pub train: Vec<(usize, i64)>,
     /// Item index and embedding row of every unlabelled embedded item (the pool to rank).
     pub pool: Vec<(usize, usize)>,
-    /// Embedding rows already labelled (diversity strategies keep away from them).
-    pub labelled_rows: Vec<usize>,
     /// Embedding row of every item (by index), `None` when not embedded.
     pub rows: Vec<Option<usize>>,
     /// How to rank the pool (a project setting, so it travels with each job).
@@ -279,8 +277,11 @@ fn train_once(
     seen.dedup();
     // Embedding rows of the unlabelled pool: the strategy ranks them, label spreading guesses them.
     let candidates: Vec<usize> = job.pool.iter().map(|&(_, row)| row).collect();
+    // Embedding rows of the TRAIN labels: what the head is fitted on, and what the strategy
+    // counts as labelled (as in the simulator, whose curves chose the strategies; TEST labels
+    // never shape the model, so BAIT's Hessian must not count them either).
+    let rows: Vec<usize> = job.train.iter().map(|&(r, _)| r).collect();
     let mut head = if seen.len() >= 2 {
-        let rows: Vec<usize> = job.train.iter().map(|&(r, _)| r).collect();
         Some(match graph {
             Some(graph) => {
                 // Graph nodes are embedding rows; pseudo-labels only for the unlabelled pool.
@@ -341,7 +342,7 @@ fn train_once(
     let view = Pool {
         embeddings,
         candidates: &candidates,
-        labelled: &job.labelled_rows,
+        labelled: &rows,
         probs: pool_probs.as_deref().filter(|_| job.strategy.needs_model()),
         num_classes,
         head: head.as_deref().filter(|_| job.strategy.needs_model()),

@@ -123,7 +123,9 @@ pub struct Pool<'a> {
     pub embeddings: &'a Embeddings,
     /// Rows of `embeddings` that may be picked.
     pub candidates: &'a [usize],
-    /// Rows already labelled (for diversity: pick far from what is known).
+    /// Rows labelled for training: what the model behind `probs` was fitted on (diversity
+    /// strategies pick far from them; BAIT builds the Hessian from them). Held-out TEST labels
+    /// are not among them.
     pub labelled: &'a [usize],
     /// Calibrated class probabilities for `candidates`, row-major `[candidates.len() x classes]`,
     /// or `None` before a model exists.
