@@ -103,8 +103,8 @@ pub fn bait(
     let batch = k.min(pickable);
     // After t picks, H^-1 x_i = a0_i - sum_{s<t} cu[s, i] v_s (Sherman-Morrison, one rank-one
     // term per pick). The terms are kept (`cu`, `vs`) rather than applied to an n x d copy of
-    // `a0`: the loop is bound by memory, and this reads two n x d matrices per pick instead of
-    // reading three and writing one.
+    // `a0`: the loop is bound by memory, and this reads two n x d matrices (plus the t x n
+    // terms, smaller than n x d while t < d) per pick instead of reading three and writing one.
     let cu = Tensor::zeros([batch as i64, rows.len() as i64], (Kind::Double, tch::Device::Cpu));
     let vs = Tensor::zeros([batch as i64, width as i64], (Kind::Double, tch::Device::Cpu));
     let mut picks = Vec::with_capacity(batch);

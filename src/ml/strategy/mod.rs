@@ -58,7 +58,8 @@ pub enum StrategyKind {
     /// uncertainty against what the labels so far already cover (`fisher.rs`).
     Bait,
     /// `AdaptiveMargin`, except with three or more classes: there `Bait` designs the whole
-    /// batch while there are fewer than `WHOLE_BATCH_BAIT_LABELS_PER_CLASS` labels per class,
+    /// batch while there are fewer than `WHOLE_BATCH_BAIT_LABELS_PER_CLASS` training labels
+    /// per class (counted as a total),
     /// and after that the settled share of the batch is chosen by BAIT inside cluster-margin's
     /// band of most uncertain items. There the band holds several class boundaries, and BAIT
     /// shares the picks out by how much each label would cut the expected error over the whole
@@ -180,11 +181,13 @@ pub fn select(kind: StrategyKind, pool: &Pool, k: usize, rng: &mut ChaCha8Rng) -
     }
 }
 
-/// Labels per class below which adaptive BAIT designs its whole batch with BAIT (three or more
-/// classes). Early on, margin-based picks wait until the model hesitates between two classes,
-/// while BAIT asks about every class: on 20 Newsgroups by topic, MNIST-10 and RT 3-class it led
-/// adaptive BAIT by 1–3 points (up to 7 on 20 classes) until about this many labels per class,
-/// and on the noisy 3-class task it fell behind from about 50 (`bench/results/lc-adaptive.md`).
+/// Training labels per class (compared as a total against this times the number of classes)
+/// below which adaptive BAIT designs its whole batch with BAIT, with three or more classes.
+/// Early on, margin-based picks wait until the model hesitates between two classes, while BAIT
+/// asks about every class: at 20–100 labels plain BAIT led the adaptive mix by 0.1–2.5 points on
+/// RT 3-class and 20 Newsgroups by topic, 5–6 at 20–50 on MNIST-10 and 7–10 on twenty groups,
+/// and on the noisy 3-class task it fell behind from 150 labels (50 per class); 30 sits
+/// between (`bench/results/lc-adaptive.md`).
 const WHOLE_BATCH_BAIT_LABELS_PER_CLASS: usize = 30;
 
 /// Whether the labels so far are few enough per class for adaptive BAIT to be BAIT.
