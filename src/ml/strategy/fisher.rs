@@ -91,32 +91,40 @@ pub fn bait(
     };
     let fisher = (&x * &s_t).tr().matmul(&x) / (rows.len().max(1) as f64);
 
+    // Only the rows that may be picked need `H^-1 x` and the greedy loop's running terms: the
+    // others shape `F` (above) and nothing else, so dropping them here leaves every pick as
+    // it was and saves two of the three `n x d x d` products when `eligible` is a band.
+    let pickable: Vec<i64> = match eligible {
+        None => (0..rows.len() as i64).collect(),
+        Some(positions) => {
+            let allowed: HashSet<usize> = positions.iter().copied().collect();
+            (0..rows.len()).filter(|&m| allowed.contains(&scored[m])).map(|m| m as i64).collect()
+        }
+    };
+    let x = if pickable.len() == rows.len() { x } else { x.index_select(0, &Tensor::from_slice(&pickable)) };
+    let s_vec = s_t.squeeze_dim(1).index_select(0, &Tensor::from_slice(&pickable));
     let a0 = x.matmul(&h_inv); // rows of H^-1 x before any pick
     let mut q = (a0.matmul(&fisher) * &a0).sum_dim_intlist(1, false, Kind::Double); // x H^-1 F H^-1 x
     let mut l = (&a0 * &x).sum_dim_intlist(1, false, Kind::Double); // x H^-1 x
-    let s_vec = s_t.squeeze_dim(1);
-    // Rows that may not be picked (once picked, too): those outside `eligible`.
-    let allowed: Option<HashSet<usize>> = eligible.map(|positions| positions.iter().copied().collect());
-    let barred: Vec<bool> = scored.iter().map(|i| allowed.as_ref().is_some_and(|a| !a.contains(i))).collect();
-    let pickable = barred.iter().filter(|b| !**b).count();
-    let taken = Tensor::from_slice(&barred);
-    let batch = k.min(pickable);
+    let taken = Tensor::zeros([pickable.len() as i64], (Kind::Bool, tch::Device::Cpu));
+    let batch = k.min(pickable.len());
     // After t picks, H^-1 x_i = a0_i - sum_{s<t} cu[s, i] v_s (Sherman-Morrison, one rank-one
     // term per pick). The terms are kept (`cu`, `vs`) rather than applied to an n x d copy of
     // `a0`: the loop is bound by memory, and this reads two n x d matrices (plus the t x n
     // terms, smaller than n x d while t < d) per pick instead of reading three and writing one.
-    let cu = Tensor::zeros([batch as i64, rows.len() as i64], (Kind::Double, tch::Device::Cpu));
+    let cu = Tensor::zeros([batch as i64, pickable.len() as i64], (Kind::Double, tch::Device::Cpu));
     let vs = Tensor::zeros([batch as i64, width as i64], (Kind::Double, tch::Device::Cpu));
     let mut picks = Vec::with_capacity(batch);
     for t in 0..batch as i64 {
         let gain = (&s_vec * &q / (&s_vec * &l + 1.0)).masked_fill(&taken, f64::NEG_INFINITY);
         let j = gain.argmax(0, false).int64_value(&[]);
         let _ = taken.get(j).fill_(1);
-        picks.push(rows[j as usize]);
+        let m = pickable[j as usize] as usize;
+        picks.push(rows[m]);
         // Sherman-Morrison: H^-1 <- H^-1 - c v v^T with v = H^-1 x_j, c = s_j / (1 + s_j x_j H^-1 x_j).
         let (cu_t, vs_t) = (cu.narrow(0, 0, t), vs.narrow(0, 0, t));
         let v = a0.get(j) - cu_t.select(1, j).matmul(&vs_t);
-        let s_j = s[j as usize];
+        let s_j = s[m];
         let c = s_j / (1.0 + s_j * l.double_value(&[j]));
         let u = x.matmul(&v); // x_i . v
         let fv = fisher.matmul(&v);
@@ -143,4 +151,62 @@ fn labelled_hessian(pool: &Pool, head: &Head) -> Tensor {
     let s: Vec<f64> = p.chunks_exact(classes).map(|r| fisher_weight(r) as f64).collect();
     let x = design(head, pool, pool.labelled);
     (&x * Tensor::from_slice(&s).unsqueeze(1)).tr().matmul(&x) + ridge
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::ml::strategy::tests::{labelled_blobs, view, BLOB_LABELS};
+
+    /// `tr(H^-1 F)` by an explicit inverse.
+    fn objective(h: &Tensor, f: &Tensor) -> f64 {
+        Tensor::linalg_inv(h).matmul(f).trace().double_value(&[])
+    }
+
+    /// The greedy loop's rank-one bookkeeping, and the restriction to `eligible` rows, against
+    /// the definition: each pick is the eligible row whose label lowers `tr(H^-1 F)` the most,
+    /// with `H` re-inverted from scratch for every row tried.
+    #[test]
+    fn bait_picks_what_the_explicit_objective_picks() {
+        let (e, head, candidates) = labelled_blobs();
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let probs: Vec<f32> = (0..candidates.len())
+            .flat_map(|_| {
+                let w: [f32; 3] =
+                    [rng.random_range(0.05..1.0), rng.random_range(0.05..1.0), rng.random_range(0.05..1.0)];
+                let sum: f32 = w.iter().sum();
+                w.map(|v| v / sum)
+            })
+            .collect();
+        let pool = view(&e, &candidates, &BLOB_LABELS, Some(&probs), 3, Some(&head));
+        let eligible: Vec<usize> = (0..candidates.len()).filter(|i| i % 3 != 1).collect();
+        let k = 6;
+
+        let x = design(&head, &pool, &candidates);
+        let s: Vec<f64> = probs.chunks_exact(3).map(|p| fisher_weight(p) as f64).collect();
+        let f = (&x * Tensor::from_slice(&s).unsqueeze(1)).tr().matmul(&x) / candidates.len() as f64;
+        let mut h = labelled_hessian(&pool, &head);
+        let mut expected = Vec::new();
+        for _ in 0..k {
+            let rank_one = |i: usize| {
+                let xi = x.get(i as i64).unsqueeze(1);
+                xi.matmul(&xi.tr()) * s[i]
+            };
+            let best = eligible
+                .iter()
+                .copied()
+                .filter(|i| !expected.contains(&candidates[*i]))
+                .min_by(|&a, &b| objective(&(&h + rank_one(a)), &f).total_cmp(&objective(&(&h + rank_one(b)), &f)))
+                .unwrap();
+            h += rank_one(best);
+            expected.push(candidates[best]);
+        }
+
+        let picks = bait(&pool, &head, &probs, k, Some(&eligible), &mut ChaCha8Rng::seed_from_u64(3));
+        assert_eq!(picks, expected);
+        let everywhere = bait(&pool, &head, &probs, k, None, &mut ChaCha8Rng::seed_from_u64(3));
+        assert_ne!(everywhere, picks, "the restriction must matter for this test to say anything");
+    }
 }

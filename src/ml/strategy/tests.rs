@@ -4,7 +4,7 @@ use rand_chacha::ChaCha8Rng;
 use super::*;
 
 /// The pool a strategy sees, over test rows.
-fn view<'a>(
+pub(super) fn view<'a>(
     e: &'a Embeddings,
     candidates: &'a [usize],
     labelled: &'a [usize],
@@ -187,10 +187,10 @@ fn interleave_keeps_the_proportion_in_every_prefix() {
 }
 
 /// Rows labelled in the tests that need a model: two per blob.
-const BLOB_LABELS: [usize; 6] = [0, 1, 30, 31, 60, 61];
+pub(super) const BLOB_LABELS: [usize; 6] = [0, 1, 30, 31, 60, 61];
 
 /// The blobs, a logistic head fitted on `BLOB_LABELS`, and every other row as a candidate.
-fn labelled_blobs() -> (Embeddings, Head, Vec<usize>) {
+pub(super) fn labelled_blobs() -> (Embeddings, Head, Vec<usize>) {
     let e = blobs();
     let y: Vec<i64> = BLOB_LABELS.iter().map(|&r| (r / 30) as i64).collect();
     let head =
