@@ -605,6 +605,12 @@ mod tests {
         let (train, test) = s.training_sets();
         assert_eq!(train.len() + test.len(), 100);
         assert!((24..=26).contains(&test.len()), "{} test labels", test.len());
+        // The trainer's job carries `train` only, for the head and for the strategy alike:
+        // not one TEST item's row may be in it.
+        let test_rows: std::collections::HashSet<usize> =
+            s.labels.iter().filter(|(_, l)| l.stage == Stage::Test).filter_map(|(&i, _)| s.items[i].row).collect();
+        assert_eq!(test_rows.len(), test.len());
+        assert!(train.iter().all(|(row, _)| !test_rows.contains(row)), "a TEST row among the training rows");
     }
 
     #[test]
