@@ -165,14 +165,15 @@ pub fn bait(
         // Sherman-Morrison per block: H^-1 <- H^-1 - c v v^T with v = H^-1 x_j,
         // c = s_j / (1 + s_j x_j H^-1 x_j).
         let (cu_t, vs_t) = (cu.narrow(1, 0, t), vs.narrow(1, 0, t));
-        let v = a0.select(1, j) - cu_t.select(2, j).unsqueeze(1).matmul(&vs_t).squeeze_dim(1); // [b, d+1]
+        // Shapes: v [b, d+1]; c [b]; u = x_i . v [b, n]; F v [b, d+1, 1];
+        // afv = (H^-1 x_i) . F v [b, n]; vfv [b].
+        let v = a0.select(1, j) - cu_t.select(2, j).unsqueeze(1).matmul(&vs_t).squeeze_dim(1);
         let s_j = s.select(1, j);
-        let c = &s_j / (&s_j * l.select(1, j) + 1.0); // [b]
-        let u = x.matmul(&v.tr()).tr(); // [b, n]: x_i . v
-        let fv = fisher.matmul(&v.unsqueeze(2)); // [b, d+1, 1]
-                                                 // (H^-1 x_i) . F v
+        let c = &s_j / (&s_j * l.select(1, j) + 1.0);
+        let u = x.matmul(&v.tr()).tr();
+        let fv = fisher.matmul(&v.unsqueeze(2));
         let afv = (a0.matmul(&fv) - cu_t.transpose(1, 2).matmul(&vs_t.matmul(&fv))).squeeze_dim(2);
-        let vfv = (&v * fv.squeeze_dim(2)).sum_dim_intlist(1, false, Kind::Double); // [b]
+        let vfv = (&v * fv.squeeze_dim(2)).sum_dim_intlist(1, false, Kind::Double);
         let c2 = c.unsqueeze(1);
         q = q - &u * &afv * (&c2 * 2.0) + &u * &u * (&c2 * &c2 * vfv.unsqueeze(1));
         l -= &u * &u * &c2;
