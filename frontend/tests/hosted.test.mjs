@@ -165,6 +165,21 @@ async function main() {
     }
   };
 
+  /**
+   * The value of the input [data-testid=testId] once it equals `expected`, or what it last held after
+   * `timeout` ms: controls fill in from requests that may finish after the view first shows.
+   */
+  const settledValue = async (page, testId, expected, timeout = STEP_MS) => {
+    const input = page.getByTestId(testId);
+    const deadline = Date.now() + timeout;
+    let value = await input.inputValue();
+    while (value !== expected && Date.now() < deadline) {
+      await page.waitForTimeout(100);
+      value = await input.inputValue();
+    }
+    return value;
+  };
+
   /** Status of GET `url` sent from the page with its session's access token. */
   const statusWithToken = (page, url) =>
     page.evaluate(async (u) => {
@@ -189,7 +204,7 @@ async function main() {
     await page.getByTestId('signup-submit').click();
     await visible(page, 'projects-view', `${who.name} lands on the project list after signing up`);
     await assertNoError(page, 'after signing up');
-    const org = await page.getByTestId('org-switcher').inputValue();
+    const org = await settledValue(page, 'org-switcher', who.org);
     if (org !== who.org) fail(`the organisation switcher shows "${org}", expected "${who.org}"`);
     const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('lightbulb.session') ?? 'null'));
     if (!stored?.access_token || !stored?.refresh_token) fail('no session in localStorage["lightbulb.session"] after sign-up');
@@ -205,8 +220,8 @@ async function main() {
     await page.getByTestId('new-title').fill(title);
     await page.getByTestId(`new-type-${type}`).check();
     await page.getByTestId('new-classes').fill(classes);
-    const encoder = await page.getByTestId('new-encoder').inputValue();
     const expected = type === 'images' ? 'mobilenet_v2' : 'minilm_l6';
+    const encoder = await settledValue(page, 'new-encoder', expected);
     if (encoder !== expected) fail(`the encoder defaults to "${encoder}" for ${type}, expected ${expected}`);
     await page.getByTestId('upload-files').setInputFiles(files);
     const picked = await page.getByTestId('upload-selection').innerText();
