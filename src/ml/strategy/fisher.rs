@@ -39,17 +39,25 @@ use super::Pool;
 use crate::ml::head::Head;
 
 /// Upper bound on `candidates x (d + 1)^2`, the multiply-adds of each of the three `n x d x d`
-/// products per batch (f64; 1.2e10 of them, MNIST's 7,500 candidates at 1,280-d, took about
-/// 1.3 seconds per batch on two cores). Larger pools are scored on a uniformly drawn subset
+/// products per batch (1.2e10 of them, MNIST's 7,500 candidates at 1,280-d, take about
+/// 0.65 seconds per batch of ten on two cores in f32). Larger pools are scored on a uniformly drawn subset
 /// of that many candidates: every demo and benchmark pool (up to 12,000 rows of 1,280-d
 /// images, 135,000 rows of 384-d text) is scored whole.
 const MAX_WORK: f64 = 2.0e10;
 
 /// Upper bound on `classes x scored candidates x (d + 1)^2` for the Fisher information kept
 /// per class (each product is done once per class). 20 Newsgroups by group (20 classes,
-/// 8,500 candidates at 384-d: 2.5e10) takes about 3.5 s per batch of ten on two cores; MNIST
+/// 8,500 candidates at 384-d: 2.5e10) takes about 1.6 s per batch of ten on two cores; MNIST
 /// (10 classes at 1,280-d: 1.2e11) would take five times that, so it gets one block.
 const MAX_PER_CLASS_WORK: f64 = 3.0e10;
+
+/// Precision of the pool's Fisher information, `H^-1 x` and the greedy loop: the `n x (d+1)^2`
+/// products and the loop's reads of `H^-1 x` per block and candidate are the whole cost, and
+/// f32 halves their memory and doubles the SIMD width. `H` itself is factorised and inverted
+/// in f64: that is only `(d+1)^3` per block, and its conditioning (a ridge of `1/C` against the
+/// labelled Gram matrix) is where rounding would hurt most. The picks match f64's on the test's blobs; on real pools a near-tie can flip one
+/// (`bench/results/lc-adaptive.md`, section "BAIT in f32").
+const LOOP_KIND: Kind = Kind::Float;
 
 /// Fisher weight of one predicted distribution: half its Gini impurity (`p (1 - p)` for two
 /// classes).
@@ -114,8 +122,9 @@ pub fn bait(
     let blocks = if per_class { classes } else { 1 };
     let scored_probs: Vec<f32> =
         scored.iter().flat_map(|&i| probs[i * classes..(i + 1) * classes].iter().copied()).collect();
-    let s_all = block_weights(&scored_probs, classes, blocks); // [blocks, rows]
-    let x = design(head, pool, &rows);
+    let kind = LOOP_KIND;
+    let s_all = block_weights(&scored_probs, classes, blocks).to_kind(kind); // [blocks, rows]
+    let x = design(head, pool, &rows).to_kind(kind);
 
     let hessian = labelled_hessian(pool, head, blocks);
     // H is symmetric positive definite (a positive ridge plus a Gram matrix); the general
@@ -126,7 +135,8 @@ pub fn bait(
             Tensor::eye(width as i64, (Kind::Double, tch::Device::Cpu)).expand_as(&hessian).cholesky_solve(&l, false)
         }
         Err(_) => hessian.pinverse(1e-12),
-    };
+    }
+    .to_kind(kind);
     let fisher = weighted_gram(&x, &s_all) / (rows.len().max(1) as f64); // [blocks, d+1, d+1]
 
     // Only the rows that may be picked need `H^-1 x` and the greedy loop's running terms: the
@@ -143,8 +153,8 @@ pub fn bait(
     let x = if pickable.len() == rows.len() { x } else { x.index_select(0, &pick_index) };
     let s = s_all.index_select(1, &pick_index); // [blocks, n]
     let a0 = x.matmul(&h_inv); // [blocks, n, d+1]: rows of H^-1 x before any pick
-    let mut q = (a0.matmul(&fisher) * &a0).sum_dim_intlist(2, false, Kind::Double); // x H^-1 F H^-1 x
-    let mut l = (&a0 * &x).sum_dim_intlist(2, false, Kind::Double); // x H^-1 x
+    let mut q = (a0.matmul(&fisher) * &a0).sum_dim_intlist(2, false, kind); // x H^-1 F H^-1 x
+    let mut l = (&a0 * &x).sum_dim_intlist(2, false, kind); // x H^-1 x
     let taken = Tensor::zeros([pickable.len() as i64], (Kind::Bool, tch::Device::Cpu));
     let batch = k.min(pickable.len());
     let b = blocks as i64;
@@ -153,12 +163,11 @@ pub fn bait(
     // n x d copy of `a0`: the loop is bound by memory, and this reads two n x d matrices (plus
     // the t x n terms, smaller than n x d while t < d) per pick and block instead of reading
     // three and writing one.
-    let cu = Tensor::zeros([b, batch as i64, pickable.len() as i64], (Kind::Double, tch::Device::Cpu));
-    let vs = Tensor::zeros([b, batch as i64, width as i64], (Kind::Double, tch::Device::Cpu));
+    let cu = Tensor::zeros([b, batch as i64, pickable.len() as i64], (kind, tch::Device::Cpu));
+    let vs = Tensor::zeros([b, batch as i64, width as i64], (kind, tch::Device::Cpu));
     let mut picks = Vec::with_capacity(batch);
     for t in 0..batch as i64 {
-        let gain =
-            (&s * &q / (&s * &l + 1.0)).sum_dim_intlist(0, false, Kind::Double).masked_fill(&taken, f64::NEG_INFINITY);
+        let gain = (&s * &q / (&s * &l + 1.0)).sum_dim_intlist(0, false, kind).masked_fill(&taken, f64::NEG_INFINITY);
         let j = gain.argmax(0, false).int64_value(&[]);
         let _ = taken.get(j).fill_(1);
         picks.push(rows[pickable[j as usize] as usize]);
@@ -173,7 +182,7 @@ pub fn bait(
         let u = x.matmul(&v.tr()).tr();
         let fv = fisher.matmul(&v.unsqueeze(2));
         let afv = (a0.matmul(&fv) - cu_t.transpose(1, 2).matmul(&vs_t.matmul(&fv))).squeeze_dim(2);
-        let vfv = (&v * fv.squeeze_dim(2)).sum_dim_intlist(1, false, Kind::Double);
+        let vfv = (&v * fv.squeeze_dim(2)).sum_dim_intlist(1, false, kind);
         let c2 = c.unsqueeze(1);
         q = q - &u * &afv * (&c2 * 2.0) + &u * &u * (&c2 * &c2 * vfv.unsqueeze(1));
         l -= &u * &u * &c2;
