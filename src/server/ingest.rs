@@ -409,11 +409,20 @@ async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Json<Ne
     let row = state.store.project_row(scope).await?;
     let entry = Arc::new(entry_from_row(&state, &row).map_err(ApiError::internal)?);
     if !state.projects.insert(entry.clone()) {
-        return Err(ApiError::Conflict(format!("the organisation already has a project `{}`", b.id)));
+        // The ownership loop (`register_hosted_projects`) can read the new row before this
+        // handler registers it: it has then registered, claimed and resumed this very project,
+        // which was created all the same.
+        return match state.projects.get(scope.org_id, &b.id) {
+            Some(known) if known.scope == scope => {
+                Ok(HttpResponse::Created().json(super::routes::project_json(&known)))
+            }
+            _ => Err(ApiError::Conflict(format!("the organisation already has a project `{}`", b.id))),
+        };
     }
-    // The creating process runs the project: its uploads and ingest happen here.
-    super::ownership::claim(&state, &entry).await.map_err(ApiError::internal)?;
-    if status == Status::Importing {
+    // The creating process runs the project (its uploads and ingest happen here) unless another
+    // process's ownership loop claimed the new row first: that one imports it then.
+    let owned = super::ownership::claim(&state, &entry).await.map_err(ApiError::internal)?;
+    if owned && status == Status::Importing {
         in_background(import(state.clone().into_inner(), entry.clone()));
     }
     Ok(HttpResponse::Created().json(super::routes::project_json(&entry)))
