@@ -204,11 +204,24 @@ fn hosted_projects_from_uploads_and_s3_survive_a_new_process_on_an_empty_disk() 
         assert!(started.elapsed() < Duration::from_secs(60), "no model: {stats}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Models and the embedding cache went to S3, under the project's prefix.
-    let project_id = rt.block_on(s3.list(&bucket, "lightbulb/projects/")).unwrap();
-    let keys: Vec<&str> = project_id.iter().map(|o| o.key.as_str()).collect();
-    assert!(keys.iter().any(|k| k.contains("/models/")), "{keys:?}");
-    assert!(keys.iter().any(|k| k.contains("/embeddings/")), "{keys:?}");
+    // Models and the embedding cache went to S3, under the project's prefix. The model is
+    // written after its version is served (a model can be retrained from the labels), so the
+    // listing is polled.
+    let started = Instant::now();
+    loop {
+        let objects = rt.block_on(s3.list(&bucket, "lightbulb/projects/")).unwrap();
+        let keys: Vec<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+        let model = keys.iter().any(|k| k.contains("/models/"));
+        let embeddings = keys.iter().any(|k| k.contains("/embeddings/"));
+        if model && embeddings {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "model in S3: {model}, embeddings: {embeddings}: {keys:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // Importing a text project from an S3 prefix of the bucket.
     rt.block_on(async {
