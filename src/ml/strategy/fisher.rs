@@ -39,9 +39,9 @@ use super::Pool;
 use crate::ml::head::Head;
 
 /// Upper bound on `candidates x (d + 1)^2`, the multiply-adds of each of the three `n x d x d`
-/// products per batch (1.2e10 of them, MNIST's 7,500 candidates at 1,280-d, take about
-/// 0.65 seconds per batch of ten on two cores in f32). Larger pools are scored on a uniformly drawn subset
-/// of that many candidates: every demo and benchmark pool (up to 12,000 rows of 1,280-d
+/// products per batch (1.2e10 of them, MNIST's 7,500 candidates at 1,280-d, take about 0.65
+/// seconds per batch of ten on two cores in f32). Larger pools are scored on a uniformly drawn
+/// subset of that many candidates: every demo and benchmark pool (up to 12,000 rows of 1,280-d
 /// images, 135,000 rows of 384-d text) is scored whole.
 const MAX_WORK: f64 = 2.0e10;
 
@@ -55,8 +55,9 @@ const MAX_PER_CLASS_WORK: f64 = 3.0e10;
 /// products and the loop's reads of `H^-1 x` per block and candidate are the whole cost, and
 /// f32 halves their memory and doubles the SIMD width. `H` itself is factorised and inverted
 /// in f64: that is only `(d+1)^3` per block, and its conditioning (a ridge of `1/C` against the
-/// labelled Gram matrix) is where rounding would hurt most. The picks match f64's on the test's blobs; on real pools a near-tie can flip one
-/// (`bench/results/lc-adaptive.md`, section "BAIT in f32").
+/// labelled Gram matrix) is where rounding would hurt most. The picks match f64's on the test's
+/// blobs; on real pools a near-tie can flip one (`bench/results/lc-adaptive.md`, section "BAIT
+/// in f32").
 const LOOP_KIND: Kind = Kind::Float;
 
 /// Fisher weight of one predicted distribution: half its Gini impurity (`p (1 - p)` for two
@@ -66,21 +67,21 @@ fn fisher_weight(p: &[f32]) -> f32 {
 }
 
 /// Fisher weights `[blocks, rows]` of the predicted distributions `p` (`[rows x classes]`):
-/// one block of [`fisher_weight`], or one block per class of `p_c (1 - p_c)`.
-fn block_weights(p: &[f32], classes: usize, blocks: usize) -> Tensor {
+/// one block of [`fisher_weight`], or one block per class of `p_c (1 - p_c)`; as `kind`.
+fn block_weights(p: &[f32], classes: usize, blocks: usize, kind: Kind) -> Tensor {
     let rows = p.len() / classes.max(1);
     if blocks == 1 {
-        let s: Vec<f64> = p.chunks_exact(classes).map(|r| fisher_weight(r) as f64).collect();
-        return Tensor::from_slice(&s).reshape([1, rows as i64]);
+        let s: Vec<f32> = p.chunks_exact(classes).map(fisher_weight).collect();
+        return Tensor::from_slice(&s).reshape([1, rows as i64]).to_kind(kind);
     }
-    let s: Vec<f64> = p.iter().map(|&v| (v * (1.0 - v)).max(0.0) as f64).collect();
-    Tensor::from_slice(&s).reshape([rows as i64, classes as i64]).tr().contiguous()
+    let s: Vec<f32> = p.iter().map(|&v| (v * (1.0 - v)).max(0.0)).collect();
+    Tensor::from_slice(&s).reshape([rows as i64, classes as i64]).tr().to_kind(kind).contiguous()
 }
 
-/// Normalised rows with a constant column for the bias, as f64 `[rows, d + 1]`.
-fn design(head: &Head, pool: &Pool, rows: &[usize]) -> Tensor {
-    let z = head.normalized(&pool.embeddings.gather(rows)).to_kind(Kind::Double);
-    Tensor::cat(&[z, Tensor::ones([rows.len() as i64, 1], (Kind::Double, tch::Device::Cpu))], 1)
+/// Normalised rows with a constant column for the bias, `[rows, d + 1]` as `kind`.
+fn design(head: &Head, pool: &Pool, rows: &[usize], kind: Kind) -> Tensor {
+    let z = head.normalized(&pool.embeddings.gather(rows)).to_kind(kind);
+    Tensor::cat(&[z, Tensor::ones([rows.len() as i64, 1], (LOOP_KIND, tch::Device::Cpu))], 1)
 }
 
 /// `sum_i s[b, i] x_i x_i^T` for every block `b`: `[blocks, d + 1, d + 1]`.
@@ -122,9 +123,8 @@ pub fn bait(
     let blocks = if per_class { classes } else { 1 };
     let scored_probs: Vec<f32> =
         scored.iter().flat_map(|&i| probs[i * classes..(i + 1) * classes].iter().copied()).collect();
-    let kind = LOOP_KIND;
-    let s_all = block_weights(&scored_probs, classes, blocks).to_kind(kind); // [blocks, rows]
-    let x = design(head, pool, &rows).to_kind(kind);
+    let s_all = block_weights(&scored_probs, classes, blocks, LOOP_KIND); // [blocks, rows]
+    let x = design(head, pool, &rows, LOOP_KIND);
 
     let hessian = labelled_hessian(pool, head, blocks);
     // H is symmetric positive definite (a positive ridge plus a Gram matrix); the general
@@ -136,7 +136,7 @@ pub fn bait(
         }
         Err(_) => hessian.pinverse(1e-12),
     }
-    .to_kind(kind);
+    .to_kind(LOOP_KIND);
     let fisher = weighted_gram(&x, &s_all) / (rows.len().max(1) as f64); // [blocks, d+1, d+1]
 
     // Only the rows that may be picked need `H^-1 x` and the greedy loop's running terms: the
@@ -153,8 +153,8 @@ pub fn bait(
     let x = if pickable.len() == rows.len() { x } else { x.index_select(0, &pick_index) };
     let s = s_all.index_select(1, &pick_index); // [blocks, n]
     let a0 = x.matmul(&h_inv); // [blocks, n, d+1]: rows of H^-1 x before any pick
-    let mut q = (a0.matmul(&fisher) * &a0).sum_dim_intlist(2, false, kind); // x H^-1 F H^-1 x
-    let mut l = (&a0 * &x).sum_dim_intlist(2, false, kind); // x H^-1 x
+    let mut q = (a0.matmul(&fisher) * &a0).sum_dim_intlist(2, false, LOOP_KIND); // x H^-1 F H^-1 x
+    let mut l = (&a0 * &x).sum_dim_intlist(2, false, LOOP_KIND); // x H^-1 x
     let taken = Tensor::zeros([pickable.len() as i64], (Kind::Bool, tch::Device::Cpu));
     let batch = k.min(pickable.len());
     let b = blocks as i64;
@@ -163,11 +163,12 @@ pub fn bait(
     // n x d copy of `a0`: the loop is bound by memory, and this reads two n x d matrices (plus
     // the t x n terms, smaller than n x d while t < d) per pick and block instead of reading
     // three and writing one.
-    let cu = Tensor::zeros([b, batch as i64, pickable.len() as i64], (kind, tch::Device::Cpu));
-    let vs = Tensor::zeros([b, batch as i64, width as i64], (kind, tch::Device::Cpu));
+    let cu = Tensor::zeros([b, batch as i64, pickable.len() as i64], (LOOP_KIND, tch::Device::Cpu));
+    let vs = Tensor::zeros([b, batch as i64, width as i64], (LOOP_KIND, tch::Device::Cpu));
     let mut picks = Vec::with_capacity(batch);
     for t in 0..batch as i64 {
-        let gain = (&s * &q / (&s * &l + 1.0)).sum_dim_intlist(0, false, kind).masked_fill(&taken, f64::NEG_INFINITY);
+        let gain =
+            (&s * &q / (&s * &l + 1.0)).sum_dim_intlist(0, false, LOOP_KIND).masked_fill(&taken, f64::NEG_INFINITY);
         let j = gain.argmax(0, false).int64_value(&[]);
         let _ = taken.get(j).fill_(1);
         picks.push(rows[pickable[j as usize] as usize]);
@@ -182,7 +183,7 @@ pub fn bait(
         let u = x.matmul(&v.tr()).tr();
         let fv = fisher.matmul(&v.unsqueeze(2));
         let afv = (a0.matmul(&fv) - cu_t.transpose(1, 2).matmul(&vs_t.matmul(&fv))).squeeze_dim(2);
-        let vfv = (&v * fv.squeeze_dim(2)).sum_dim_intlist(1, false, kind);
+        let vfv = (&v * fv.squeeze_dim(2)).sum_dim_intlist(1, false, LOOP_KIND);
         let c2 = c.unsqueeze(1);
         q = q - &u * &afv * (&c2 * 2.0) + &u * &u * (&c2 * &c2 * vfv.unsqueeze(1));
         l -= &u * &u * &c2;
@@ -202,8 +203,8 @@ fn labelled_hessian(pool: &Pool, head: &Head, blocks: usize) -> Tensor {
     }
     let classes = pool.num_classes.max(1);
     let p = head.score(pool.embeddings, Some(pool.labelled));
-    let x = design(head, pool, pool.labelled);
-    weighted_gram(&x, &block_weights(&p, classes, blocks)) + ridge
+    let x = design(head, pool, pool.labelled, Kind::Double);
+    weighted_gram(&x, &block_weights(&p, classes, blocks, Kind::Double)) + ridge
 }
 
 #[cfg(test)]
@@ -230,7 +231,7 @@ mod tests {
         blocks: usize,
         weight: impl Fn(&[f32], usize) -> f64,
     ) -> Vec<usize> {
-        let x = design(head, pool, pool.candidates);
+        let x = design(head, pool, pool.candidates, Kind::Double);
         let s: Vec<Vec<f64>> =
             (0..blocks).map(|b| probs.chunks_exact(pool.num_classes).map(|p| weight(p, b)).collect()).collect();
         let f: Vec<Tensor> = s
