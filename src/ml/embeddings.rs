@@ -23,7 +23,7 @@ impl Embeddings {
 
     /// Builds from raw f16 storage; `data.len()` must be a multiple of `dim`.
     pub fn from_f16(dim: usize, data: Vec<f16>) -> Option<Self> {
-        (dim > 0 && data.len() % dim == 0).then_some(Self { dim, data })
+        (dim > 0 && data.len().is_multiple_of(dim)).then_some(Self { dim, data })
     }
 
     pub fn dim(&self) -> usize {
@@ -45,6 +45,13 @@ impl Embeddings {
     pub fn push(&mut self, row: &[f32]) {
         assert_eq!(row.len(), self.dim, "embedding width");
         self.data.extend(row.iter().map(|&v| f16::from_f32(v)));
+    }
+
+    /// Appends whole rows stored as little-endian f16 bytes (`bytes.len()` a multiple of
+    /// `2 * dim`, as the embedding cache's file holds them).
+    pub fn extend_from_le_bytes(&mut self, bytes: &[u8]) {
+        assert_eq!(bytes.len() % (2 * self.dim.max(1)), 0, "whole f16 rows");
+        self.data.extend(bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])));
     }
 
     pub fn row_f16(&self, i: usize) -> &[f16] {

@@ -39,7 +39,7 @@ impl LinearF16 {
     /// `w` is row-major `[d x c]` (as the head stores it). None when the CPU lacks the
     /// instructions or `d` is not a multiple of 16.
     pub fn new(w: &[f32], b: &[f32], d: usize, c: usize, l2: bool) -> Option<Self> {
-        if !supported() || d == 0 || d % STEP != 0 || c == 0 || w.len() != d * c || b.len() != c {
+        if !supported() || d == 0 || !d.is_multiple_of(STEP) || c == 0 || w.len() != d * c || b.len() != c {
             return None;
         }
         let mut wt = vec![0f32; c * d];
