@@ -3,14 +3,16 @@
 //! Training: 100 / 1,000 / 10,000 labelled rows of 1280-d, 10 classes, logistic and MLP
 //! (`fit` and `fit_calibrated`). Re-scoring: 1,000,000 random 1280-d f16 rows (override with
 //! `HEADS_BENCH_ROWS`) with `Head::score` against a plain single-threaded baseline (sequential
-//! 64k-row chunks). Peak memory is VmHWM from /proc.
+//! 64k-row chunks). Pool statistics (`Normalizer::fit_pool`) with and without the
+//! covariance prior, and what the prior does to a calibrated fit. Peak memory is VmHWM from
+//! /proc.
 //! A plain `harness = false` main, not criterion: each figure is one long run.
 
 use std::time::Instant;
 
 use half::f16;
 use lightbulb::ml::embeddings::Embeddings;
-use lightbulb::ml::head::{Head, HeadKind, HeadParams};
+use lightbulb::ml::head::{Head, HeadKind, HeadParams, Normalizer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
@@ -130,5 +132,42 @@ fn main() {
         );
         let diff = base.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         println!("|  | max abs difference score vs baseline: {diff:.2e} | | | |");
+    }
+    drop(emb);
+    pool_statistics(&mut rng, if measuring { 100_000 } else { 5_000 });
+}
+
+/// `fit_pool` over a pool of `rows` (it reads at most 50,000), plain and with the covariance
+/// prior, and `fit_calibrated` on 1,000 labels with each.
+fn pool_statistics(rng: &mut ChaCha8Rng, rows: usize) {
+    let (x, _) = dataset(rows, rng);
+    let mut emb = Embeddings::new(DIM);
+    for row in x.chunks_exact(DIM) {
+        emb.push(row);
+    }
+    let all: Vec<usize> = (0..rows).collect();
+    let (x, y) = dataset(1_000, rng);
+    let xt = Tensor::from_slice(&x).reshape([1_000, DIM as i64]);
+    println!("\n## Pool statistics of {rows} x {DIM} rows, and a calibrated fit on 1,000 labels with them\n");
+    println!("| covariance_prior | fit_pool s | fit_calibrated s |");
+    println!("|---:|---:|---:|");
+    for beta in [0.0, 0.5] {
+        let params = HeadParams { covariance_prior: beta, ..HeadParams::default() };
+        let t = Instant::now();
+        let norm = match Normalizer::fit_pool(&emb, &all, &params) {
+            Ok(norm) => norm,
+            Err(e) => {
+                println!("| {beta} | error: {e:#} | |");
+                continue;
+            }
+        };
+        let stats_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let fitted = Head::fit_calibrated(&params, &xt, &y, CLASSES, None, Some(&norm));
+        let fit_s = t.elapsed().as_secs_f64();
+        match fitted {
+            Ok(_) => println!("| {beta} | {stats_s:.3} | {fit_s:.3} |"),
+            Err(e) => println!("| {beta} | {stats_s:.3} | error: {e:#} |"),
+        }
     }
 }

@@ -200,6 +200,10 @@ struct SimulateArgs {
     /// items (default: the config's setting, on unless turned off).
     #[arg(long)]
     pool_statistics: Option<bool>,
+    /// Exponent of the pool-covariance prior on the head's weights, 0-2; 0 turns it off
+    /// (default: the config's setting, off unless set).
+    #[arg(long)]
+    covariance_prior: Option<f64>,
     /// Print one JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -274,6 +278,7 @@ fn run(command: Command, assets_given: bool, assets: &std::path::Path) -> anyhow
                 seed,
                 prior_matching: args.prior_matching.unwrap_or(task.model.prior_matching),
                 pool_statistics: args.pool_statistics.unwrap_or(task.model.pool_statistics),
+                covariance_prior: args.covariance_prior.unwrap_or(task.model.covariance_prior),
                 ..HeadParams::default()
             };
             head.kind = match (args.head.as_deref(), task.model.head) {
@@ -292,6 +297,9 @@ fn run(command: Command, assets_given: bool, assets: &std::path::Path) -> anyhow
                 auto_label_threshold: task.model.auto_label_threshold,
                 show_progress: !args.json,
             };
+            if !(0.0..=2.0).contains(&opts.head.covariance_prior) {
+                anyhow::bail!("--covariance-prior must be in [0, 2], got {}", opts.head.covariance_prior);
+            }
             if !(0.0..1.0).contains(&opts.test_fraction) || opts.test_fraction == 0.0 {
                 anyhow::bail!("--test-fraction must be in (0, 1), got {}", opts.test_fraction);
             }

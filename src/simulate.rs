@@ -277,7 +277,7 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
     // Feature statistics of the pool (never the test items): the same for every fit of the run.
     let stats = if opts.head.pool_statistics {
         let rows: Vec<usize> = pool.iter().map(|&p| data.rows[p]).collect();
-        Some(Normalizer::fit_pool(&data.embeddings, &rows, opts.head.scaling, opts.head.std_prior)?)
+        Some(Normalizer::fit_pool(&data.embeddings, &rows, &opts.head)?)
     } else {
         None
     };

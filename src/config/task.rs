@@ -145,6 +145,10 @@ pub struct ModelSection {
     /// labelled ones, which an active-learning strategy does not pick at random.
     #[serde(default = "default_true")]
     pub pool_statistics: bool,
+    /// Exponent of the pool-covariance prior on the head's weights (0-2; 0, the default, turns
+    /// it off; see `ml::head::HeadParams::covariance_prior`). Needs `pool_statistics`.
+    #[serde(default = "default_covariance_prior")]
+    pub covariance_prior: f64,
     #[serde(default)]
     pub seed: u64,
     /// Share of labelled items also given to a second labeller, to measure agreement (0-0.5).
@@ -165,6 +169,7 @@ impl Default for ModelSection {
             semi_supervised: false,
             prior_matching: true,
             pool_statistics: true,
+            covariance_prior: default_covariance_prior(),
             seed: 0,
             overlap: 0.0,
         }
@@ -177,6 +182,10 @@ fn default_auto_label_threshold() -> f64 {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_covariance_prior() -> f64 {
+    crate::ml::head::DEFAULT_COVARIANCE_PRIOR
 }
 
 fn default_test_fraction() -> f64 {
@@ -542,6 +551,9 @@ fn validate_model(config: &TaskConfig) -> Result<(), Invalid> {
     }
     if !(0.0..=0.5).contains(&m.overlap) {
         return Err(invalid("model.overlap", format!("{} is not in [0, 0.5]", m.overlap)));
+    }
+    if !(0.0..=2.0).contains(&m.covariance_prior) {
+        return Err(invalid("model.covariance_prior", format!("{} is not in [0, 2]", m.covariance_prior)));
     }
     let f = m.test_fraction;
     if !(0.0..=0.9).contains(&f) {

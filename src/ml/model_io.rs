@@ -92,7 +92,8 @@ impl SavedModel {
         ];
         // The temperature also goes here, bit-exact: JSON float parsing may be off by one ulp.
         named.push(("temperature".into(), vec![1], head.temperature().to_le_bytes().to_vec()));
-        for (i, l) in head.layers().iter().enumerate() {
+        let layers = head.plain_layers();
+        for (i, l) in layers.iter().enumerate() {
             named.push((format!("layer{i}.w"), vec![l.inputs, l.outputs], f32_bytes(&l.w)));
             named.push((format!("layer{i}.b"), vec![l.outputs], f32_bytes(&l.b)));
         }
@@ -120,7 +121,7 @@ impl SavedModel {
                 num_classes: head.num_classes(),
                 temperature: head.temperature(),
                 l2_rows: norm.l2,
-                layers: head.layers().iter().map(|l| [l.inputs, l.outputs]).collect(),
+                layers: layers.iter().map(|l| [l.inputs, l.outputs]).collect(),
                 weights_file: WEIGHTS_FILE.into(),
                 weights_sha256: hex::encode(Sha256::digest(&weights)),
             },
@@ -183,8 +184,7 @@ impl SavedModel {
             ensure!(t.shape() == shape, "{wp}: tensor {name} has shape {:?}, {jp} says {:?}", t.shape(), shape);
             Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
         };
-        let norm =
-            Normalizer { l2: h.l2_rows, mean: read("norm.mean", &[h.dim])?, scale: read("norm.scale", &[h.dim])? };
+        let norm = Normalizer::standard(h.l2_rows, read("norm.mean", &[h.dim])?, read("norm.scale", &[h.dim])?);
         let mut layers = Vec::with_capacity(h.layers.len());
         for (i, &[inputs, outputs]) in h.layers.iter().enumerate() {
             layers.push(Layer {

@@ -227,7 +227,7 @@ mod tests {
     fn a_lopsided_head_is_pulled_back_to_the_labels_and_a_balanced_one_is_left_alone() {
         use crate::ml::head::{Layer, Normalizer};
         let head_with_bias = |b: f32| {
-            let norm = Normalizer { l2: false, mean: vec![0.0], scale: vec![1.0] };
+            let norm = Normalizer::standard(false, vec![0.0], vec![1.0]);
             let layer = Layer { inputs: 1, outputs: 2, w: vec![-1.0, 1.0], b: vec![0.0, b] };
             Head::from_parts(HeadParams::default(), 1, 2, 1.0, norm, vec![layer]).unwrap()
         };

@@ -297,7 +297,7 @@ fn train_once(
                     .pool_statistics
                     .then(|| {
                         let pool: Vec<usize> = rows.iter().chain(&candidates).copied().collect();
-                        Normalizer::fit_pool(embeddings, &pool, setup.head.scaling, setup.head.std_prior)
+                        Normalizer::fit_pool(embeddings, &pool, &setup.head)
                     })
                     .transpose()?;
                 Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None, stats.as_ref())?

@@ -91,6 +91,7 @@ pub async fn open(store: &Store, opening: Opening, options: &OpenOptions) -> any
     let head = HeadParams {
         prior_matching: config.model.prior_matching,
         pool_statistics: config.model.pool_statistics,
+        covariance_prior: config.model.covariance_prior,
         ..HeadParams::for_kind(match config.model.head {
             crate::config::task::HeadChoice::Logistic => crate::ml::head::HeadKind::Logistic,
             crate::config::task::HeadChoice::Mlp => crate::ml::head::HeadKind::Mlp,

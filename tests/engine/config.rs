@@ -293,6 +293,8 @@ fn model_errors_point_at_the_value() {
     assert_error(&m("  auto_label_threshold: .nan\n"), (12, 25), "NaN is not in (0, 1]");
     assert_error(&m("  test_fraction: 0.95\n"), (12, 18), "0.95 is not in [0, 0.9]");
     assert_error(&m("  test_fraction: -0.1\n"), (12, 18), "-0.1 is not in [0, 0.9]");
+    assert_error(&m("  covariance_prior: 3\n"), (12, 21), "3 is not in [0, 2]");
+    assert_error(&m("  covariance_prior: .nan\n"), (12, 21), "NaN is not in [0, 2]");
     assert_error(
         &m("  encoder: minilm_l6\n"),
         (12, 12),

@@ -94,7 +94,18 @@ pub struct HeadParams {
     /// Normalise features by the statistics of the whole unlabelled pool rather than of the
     /// labelled rows (`Normalizer::fit_pool`); the callers that have the pool pass them in.
     pub pool_statistics: bool,
+    /// Exponent `beta` of the pool-covariance prior on the weights (with pool statistics):
+    /// the standardised features are turned into the pool's principal axes, each scaled by
+    /// `(lambda / mean lambda)^(beta / 2)`, so the L2 penalty becomes `w^T Sigma^-beta w` and a
+    /// few labels lean on the directions the pool varies in. 0: plain L2.
+    pub covariance_prior: f64,
 }
+
+/// Default of [`HeadParams::covariance_prior`]: off. At 0.5 it lifts random sampling by 1-4
+/// points below 100 labels on the text tasks, but costs MNIST up to 2.5 points from 78 labels (one seed),
+/// slows fits 2-4x (a worse-conditioned problem for L-BFGS) and dips the default strategy on
+/// 20 groups at 150-200 labels (`bench/results/lc-adaptive.md`, "Pool-covariance prior").
+pub const DEFAULT_COVARIANCE_PRIOR: f64 = 0.0;
 
 impl Default for HeadParams {
     fn default() -> Self {
@@ -118,6 +129,7 @@ impl Default for HeadParams {
             prior_matching: true,
             prior_smoothing: 1.0,
             pool_statistics: true,
+            covariance_prior: DEFAULT_COVARIANCE_PRIOR,
         }
     }
 }
@@ -143,18 +155,29 @@ impl Layer {
     }
 }
 
-/// Normalisation stats computed at fit time: z = (l2(x) - mean) / scale.
+/// Normalisation stats computed at fit time: z = (l2(x) - mean) / scale, then `z @ basis`
+/// when the pool-covariance prior is on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Normalizer {
     /// Whether rows are first divided by their L2 norm and multiplied by sqrt(dim).
     pub l2: bool,
     pub mean: Vec<f32>,
     pub scale: Vec<f32>,
+    /// `[d, d]` row-major: the pool's principal axes (of the standardised features), column
+    /// `k` scaled by `(lambda_k / mean lambda)^(beta / 2)` (`HeadParams::covariance_prior`).
+    /// A training-time reparametrisation only: saved heads hold their first layer mapped back
+    /// (`Head::plain_layers`), so this is never saved.
+    pub basis: Option<std::sync::Arc<[f32]>>,
 }
 
 impl Normalizer {
+    /// Plain standardisation (no basis).
+    pub fn standard(l2: bool, mean: Vec<f32>, scale: Vec<f32>) -> Self {
+        Self { l2, mean, scale, basis: None }
+    }
+
     fn identity(dim: usize, l2: bool) -> Self {
-        Self { l2, mean: vec![0.0; dim], scale: vec![1.0; dim] }
+        Self::standard(l2, vec![0.0; dim], vec![1.0; dim])
     }
 
     fn fit(x: &Tensor, scaling: Scaling, std_prior: f64) -> anyhow::Result<Self> {
@@ -176,7 +199,11 @@ impl Normalizer {
     /// shrink the directions it explored. The statistics need no labels, so the whole pool can
     /// supply them (effect measured in `bench/results/lc-adaptive.md`: none on random
     /// sampling, +0.5-1 point for the default strategy on review sentiment from 250 labels).
-    pub fn fit_pool(emb: &Embeddings, rows: &[usize], scaling: Scaling, std_prior: f64) -> anyhow::Result<Self> {
+    ///
+    /// With `params.covariance_prior > 0` a second pass over the same rows collects their
+    /// covariance (after standardisation) for the prior's basis.
+    pub fn fit_pool(emb: &Embeddings, rows: &[usize], params: &HeadParams) -> anyhow::Result<Self> {
+        let (scaling, std_prior) = (params.scaling, params.std_prior);
         let d = emb.dim();
         let l2 = matches!(scaling, Scaling::L2 | Scaling::L2Standard);
         if matches!(scaling, Scaling::None | Scaling::L2) || rows.is_empty() {
@@ -202,7 +229,31 @@ impl Normalizer {
             n = total;
         }
         let var: Vec<f64> = m2.iter().map(|m| if n > 1.0 { m / (n - 1.0) } else { 0.0 }).collect();
-        Self::from_moments(picked.len(), mean, var, scaling, std_prior)
+        let mut norm = Self::from_moments(picked.len(), mean, var, scaling, std_prior)?;
+        if params.covariance_prior > 0.0 && picked.len() > 1 {
+            norm.basis = Some(norm.prior_basis(emb, &picked, params.covariance_prior)?);
+        }
+        Ok(norm)
+    }
+
+    /// The basis of the pool-covariance prior: eigenvectors of the covariance of the
+    /// standardised `rows`, column `k` scaled by `(lambda_k / mean lambda)^(beta / 2)`.
+    fn prior_basis(&self, emb: &Embeddings, rows: &[usize], beta: f64) -> anyhow::Result<std::sync::Arc<[f32]>> {
+        let d = emb.dim() as i64;
+        let mut gram = Tensor::zeros([d, d], (Kind::Double, tch::Device::Cpu));
+        for chunk in rows.chunks(SCORE_CHUNK * 4) {
+            let z = self.standardise(&emb.gather(chunk)).to_kind(Kind::Double);
+            gram += z.tr().matmul(&z);
+        }
+        let cov = gram / (rows.len() as f64 - 1.0);
+        let (lambda, axes) = cov.linalg_eigh("L");
+        let lambda = lambda.clamp_min(0.0);
+        let mean = lambda.mean(Kind::Double).double_value(&[]);
+        ensure!(mean > 0.0 && mean.is_finite(), "the pool's features do not vary");
+        // Directions the pool does not vary in get a vanishing (never a zero) column.
+        let weight = (lambda / mean).clamp_min(1e-8).pow_tensor_scalar(beta / 2.0);
+        let basis = (axes * weight.unsqueeze(0)).to_kind(Kind::Float).contiguous();
+        Ok(Vec::<f32>::try_from(basis.flatten(0, -1))?.into())
     }
 
     /// Means and (unbiased) variances of `n` rows, already L2-scaled where `scaling` says so.
@@ -233,12 +284,13 @@ impl Normalizer {
                 s2.sqrt() as f32
             })
             .collect();
-        Ok(Self { l2, mean: mean.iter().map(|&m| m as f32).collect(), scale })
+        Ok(Self::standard(l2, mean.iter().map(|&m| m as f32).collect(), scale))
     }
 
     /// The first layer with this normalisation folded in: `(l2(x) @ w' ) + b'`, where
     /// `l2(x)` is applied by the caller as a per-row factor after the matmul.
     fn fold(&self, layer: &Layer) -> Layer {
+        let layer = &self.unrotate(layer);
         let (d, o) = (layer.inputs, layer.outputs);
         let mut w = vec![0f32; d * o];
         let mut b: Vec<f64> = layer.b.iter().map(|&v| v as f64).collect();
@@ -254,10 +306,38 @@ impl Normalizer {
         Layer { inputs: d, outputs: o, w, b: b.into_iter().map(|v| v as f32).collect() }
     }
 
-    /// Normalised features as a tensor (training path; scoring uses the folded layer).
-    fn apply(&self, x: &Tensor) -> Tensor {
+    /// A first layer over `z @ basis` as the same layer over `z` (`basis @ w`); a copy when
+    /// there is no basis.
+    fn unrotate(&self, layer: &Layer) -> Layer {
+        let Some(basis) = &self.basis else { return layer.clone() };
+        let (d, o) = (layer.inputs, layer.outputs);
+        let mut w = vec![0f64; d * o];
+        for (i, out) in w.chunks_exact_mut(o).enumerate() {
+            for (&bik, wk) in basis[i * d..(i + 1) * d].iter().zip(layer.w.chunks_exact(o)) {
+                for (acc, &v) in out.iter_mut().zip(wk) {
+                    *acc += bik as f64 * v as f64;
+                }
+            }
+        }
+        Layer { w: w.into_iter().map(|v| v as f32).collect(), ..layer.clone() }
+    }
+
+    /// `(l2(x) - mean) / scale`.
+    fn standardise(&self, x: &Tensor) -> Tensor {
         let z = if self.l2 { l2_rows(x) } else { x.shallow_clone() };
         (z - Tensor::from_slice(&self.mean)) / Tensor::from_slice(&self.scale)
+    }
+
+    /// Normalised features as a tensor (training path; scoring uses the folded layer).
+    fn apply(&self, x: &Tensor) -> Tensor {
+        let z = self.standardise(x);
+        match &self.basis {
+            Some(basis) => {
+                let d = self.mean.len() as i64;
+                z.matmul(&Tensor::from_slice(basis).reshape([d, d]))
+            }
+            None => z,
+        }
     }
 }
 
@@ -493,6 +573,16 @@ impl Head {
 
     pub fn layers(&self) -> &[Layer] {
         &self.layers
+    }
+
+    /// The layers over the standardised features, without the prior's basis (what is saved:
+    /// a head rebuilt from them and `Normalizer::standard` scores bit for bit the same).
+    pub fn plain_layers(&self) -> Vec<Layer> {
+        let mut layers = self.layers.clone();
+        if let Some(first) = layers.first_mut() {
+            *first = self.norm.unrotate(first);
+        }
+        layers
     }
 
     /// Uncalibrated logits `[n, C]` for raw rows `x` `[n, d]`.
@@ -807,7 +897,8 @@ mod tests {
         }
         let rows: Vec<usize> = (0..emb.len()).collect();
         let whole = Normalizer::fit(&emb.gather(&rows), Scaling::L2Standard, 10.0).unwrap();
-        let pooled = Normalizer::fit_pool(&emb, &rows, Scaling::L2Standard, 10.0).unwrap();
+        let params = HeadParams { covariance_prior: 0.0, ..HeadParams::default() };
+        let pooled = Normalizer::fit_pool(&emb, &rows, &params).unwrap();
         for j in 0..5 {
             assert!((whole.mean[j] - pooled.mean[j]).abs() < 1e-5, "mean {j}: {} {}", whole.mean[j], pooled.mean[j]);
             // f32 rows round feature 0 to ~1e-3 of its spread, differently per pass.
@@ -819,5 +910,74 @@ mod tests {
         let head = Head::fit(&HeadParams::default(), &emb.gather(&train), &[0, 1, 0, 1, 0, 1], 2, None, Some(&pooled))
             .unwrap();
         assert_eq!(head.normalizer(), &pooled);
+    }
+
+    /// A pool whose two features share one large component `a` (the principal axis (1, 1))
+    /// and differ by a small one; ten labels follow `a` plus noise. Returns the pool, all its
+    /// rows, and the ten labelled rows with their labels.
+    fn correlated_pool() -> (Embeddings, Vec<usize>, Tensor, Vec<i64>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut emb = Embeddings::new(2);
+        let mut labels = Vec::new();
+        for _ in 0..2000 {
+            let a: f32 = rand::Rng::random_range(&mut rng, -1.0f32..1.0);
+            let e: f32 = rand::Rng::random_range(&mut rng, -0.15f32..0.15);
+            let noise: f32 = rand::Rng::random_range(&mut rng, -0.3f32..0.3);
+            emb.push(&[a + e, a - e]);
+            labels.push(i64::from(a + 4.0 * e + noise > 0.0));
+        }
+        let all: Vec<usize> = (0..emb.len()).collect();
+        let x = emb.gather(&all[..10]);
+        (emb, all, x, labels[..10].to_vec())
+    }
+
+    #[test]
+    fn the_covariance_prior_leans_on_the_pools_principal_axis_and_saves_as_a_plain_head() {
+        let (emb, all, x, y) = correlated_pool();
+        // Standardised-space weights of a head, and their cosine with the principal axis.
+        let alignment = |beta: f64| {
+            let params =
+                HeadParams { scaling: Scaling::Standard, c: 0.1, covariance_prior: beta, ..HeadParams::default() };
+            let norm = Normalizer::fit_pool(&emb, &all, &params).unwrap();
+            assert_eq!(norm.basis.is_some(), beta > 0.0);
+            let head = Head::fit(&params, &x, &y, 2, None, Some(&norm)).unwrap();
+            let w = &head.plain_layers()[0].w; // [2 inputs, 2 classes]
+            let (w0, w1) = (w[1] - w[0], w[3] - w[2]);
+            ((w0 + w1) / (2f32.sqrt() * (w0 * w0 + w1 * w1).sqrt()), head)
+        };
+        let (plain, _) = alignment(0.0);
+        let (leaning, head) = alignment(1.0);
+        assert!(leaning > plain + 0.02, "cosine with the principal axis: {leaning} (beta 1) vs {plain} (plain L2)");
+        // Saved form: the first layer mapped back, the standardisation alone; same logits.
+        let norm = head.normalizer();
+        let rebuilt = Head::from_parts(
+            head.params().clone(),
+            2,
+            2,
+            head.temperature(),
+            Normalizer::standard(norm.l2, norm.mean.clone(), norm.scale.clone()),
+            head.plain_layers(),
+        )
+        .unwrap();
+        let pool = emb.gather(&all);
+        assert!(head.logits(&pool).equal(&rebuilt.logits(&pool)), "a saved head scores bit for bit the same");
+        // The normalised features are the rotated ones (what BAIT's design rows are made of).
+        let z = head.normalized(&x);
+        let plain_z = rebuilt.normalized(&x);
+        let basis = Tensor::from_slice(norm.basis.as_deref().unwrap()).reshape([2, 2]);
+        assert!((z - plain_z.matmul(&basis)).abs().max().double_value(&[]) < 1e-5);
+    }
+
+    #[test]
+    fn with_beta_zero_the_basis_is_a_rotation_and_changes_nothing() {
+        let (emb, all, x, y) = correlated_pool();
+        let params = HeadParams { scaling: Scaling::Standard, c: 0.1, covariance_prior: 1e-9, ..HeadParams::default() };
+        let rotated = Normalizer::fit_pool(&emb, &all, &params).unwrap();
+        let plain = Normalizer { basis: None, ..rotated.clone() };
+        let a = Head::fit(&params, &x, &y, 2, None, Some(&rotated)).unwrap();
+        let b = Head::fit(&params, &x, &y, 2, None, Some(&plain)).unwrap();
+        let pool = emb.gather(&all);
+        let diff = (a.predict_proba(&pool) - b.predict_proba(&pool)).abs().max().double_value(&[]);
+        assert!(diff < 1e-4, "L2 is rotation-invariant: {diff}");
     }
 }
