@@ -297,7 +297,7 @@ fn run(command: Command, assets_given: bool, assets: &std::path::Path) -> anyhow
                 auto_label_threshold: task.model.auto_label_threshold,
                 show_progress: !args.json,
             };
-            if !(0.0..=2.0).contains(&opts.head.covariance_prior) {
+            if !lightbulb::ml::head::COVARIANCE_PRIOR_RANGE.contains(&opts.head.covariance_prior) {
                 anyhow::bail!("--covariance-prior must be in [0, 2], got {}", opts.head.covariance_prior);
             }
             if !(0.0..1.0).contains(&opts.test_fraction) || opts.test_fraction == 0.0 {

@@ -552,7 +552,7 @@ fn validate_model(config: &TaskConfig) -> Result<(), Invalid> {
     if !(0.0..=0.5).contains(&m.overlap) {
         return Err(invalid("model.overlap", format!("{} is not in [0, 0.5]", m.overlap)));
     }
-    if !(0.0..=2.0).contains(&m.covariance_prior) {
+    if !crate::ml::head::COVARIANCE_PRIOR_RANGE.contains(&m.covariance_prior) {
         return Err(invalid("model.covariance_prior", format!("{} is not in [0, 2]", m.covariance_prior)));
     }
     let f = m.test_fraction;

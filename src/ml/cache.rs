@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use half::f16;
@@ -54,7 +55,8 @@ pub struct EmbeddingCache {
     spec: EncoderSpec,
     rows: HashMap<String, (usize, String)>,
     embeddings: Embeddings,
-    lock: File,
+    /// The directory's `lock` file, shared so a guard can borrow it while `self` changes.
+    lock: Arc<File>,
     extent: Extent,
 }
 
@@ -85,18 +87,20 @@ impl EmbeddingCache {
     pub fn open(root: &Path, spec: &EncoderSpec) -> anyhow::Result<Self> {
         let dir = root.join(Self::dir_name(spec));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let lock_file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK))
-            .with_context(|| format!("opening {}", dir.join(LOCK).display()))?;
+        let lock_file = Arc::new(
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(LOCK))
+                .with_context(|| format!("opening {}", dir.join(LOCK).display()))?,
+        );
         let mut cache = Self {
             dir,
             spec: spec.clone(),
             rows: HashMap::new(),
             embeddings: Embeddings::new(spec.dim),
-            lock: lock_file.try_clone()?,
+            lock: Arc::clone(&lock_file),
             extent: Extent::default(),
         };
         let _held = lock(&lock_file, &cache.dir)?;
@@ -236,7 +240,7 @@ impl EmbeddingCache {
                 bail!("embedding of {id} has {} values, the encoder's width is {dim}", v.len());
             }
         }
-        let lock_file = self.lock.try_clone()?;
+        let lock_file = Arc::clone(&self.lock);
         let _held = lock(&lock_file, &self.dir)?;
         if self.on_disk()? != self.extent {
             if !self.meta_matches()? {

@@ -340,8 +340,8 @@ fn tune_heads_on_cache() {
         .lines()
         .map(|l| serde_json::from_str::<(String, String)>(l).unwrap().0)
         .collect();
-    let data: Vec<half::f16> = raw.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]])).collect();
-    let emb = Embeddings::from_f16(dim, data[..keys.len() * dim].to_vec()).unwrap();
+    let mut emb = Embeddings::new(dim);
+    emb.extend_from_le_bytes(&raw[..keys.len() * dim * 2]);
     let index: std::collections::HashMap<&str, usize> = keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
     let mut rdr = csv::Reader::from_path(dir.join("truth.csv")).unwrap();
     let mut names: Vec<String> = Vec::new();

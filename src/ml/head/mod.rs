@@ -107,6 +107,9 @@ pub struct HeadParams {
 /// 20 groups at 150-200 labels (`bench/results/lc-adaptive.md`, "Pool-covariance prior").
 pub const DEFAULT_COVARIANCE_PRIOR: f64 = 0.0;
 
+/// The values [`HeadParams::covariance_prior`] may take (config and command line alike).
+pub const COVARIANCE_PRIOR_RANGE: std::ops::RangeInclusive<f64> = 0.0..=2.0;
+
 impl Default for HeadParams {
     fn default() -> Self {
         Self {
