@@ -236,6 +236,7 @@ fn train(
                 &y,
                 &pool_nodes,
                 data.num_classes,
+                stats,
             )?
         }
         None => {

@@ -8,7 +8,7 @@
 use tch::{Kind, Tensor};
 
 use crate::ml::embeddings::Embeddings;
-use crate::ml::head::{Head, HeadParams};
+use crate::ml::head::{Head, HeadParams, Normalizer};
 
 /// Rows of the similarity matrix computed per matmul while building the graph.
 const CHUNK: i64 = 4096;
@@ -139,7 +139,9 @@ pub const GRAPH_K: usize = 10;
 /// Fits a head on human labels plus confident label-spreading pseudo-labels.
 /// `labelled` are graph nodes with classes `y`; pseudo-labels go only to nodes of
 /// `unlabelled` (the pool: a held-out test item is a node the labels spread through, but it
-/// is never trained on, not even under a pseudo-label).
+/// is never trained on, not even under a pseudo-label). `stats` are the pool's feature
+/// statistics when the head uses them (`HeadParams::pool_statistics`), as for a fit on human
+/// labels alone.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_with_graph(
     head: &HeadParams,
@@ -150,6 +152,7 @@ pub fn fit_with_graph(
     y: &[i64],
     unlabelled: &[usize],
     classes: usize,
+    stats: Option<&Normalizer>,
 ) -> anyhow::Result<Head> {
     let pseudo = pseudo_labels(semi, graph, labelled, y, unlabelled, classes);
     let mut rows: Vec<usize> = labelled.iter().map(|&n| graph.rows[n]).collect();
@@ -160,7 +163,7 @@ pub fn fit_with_graph(
         targets.push(class);
         weights.push(semi.weight * p);
     }
-    Head::fit_calibrated(head, &embeddings.gather(&rows), &targets, classes, Some(&weights), None)
+    Head::fit_calibrated(head, &embeddings.gather(&rows), &targets, classes, Some(&weights), stats)
 }
 
 /// The most confident label-spreading guesses among `unlabelled` nodes, as

@@ -21,11 +21,13 @@ use crate::metrics::Metrics;
 use crate::ml::cache::EmbeddingCache;
 use crate::ml::embeddings::Embeddings;
 use crate::ml::encoder::{Encoder, EncoderInput, EncoderKind, EncoderSpec};
-use crate::ml::head::{Head, HeadParams, Normalizer};
+use crate::ml::head::{Head, HeadParams};
 use crate::ml::prior;
 use crate::ml::semi::{self, KnnGraph};
 use crate::ml::strategy::{self, Pool, StrategyKind};
 use crate::store::blob::{BlobError, BlobStore};
+
+use super::pool_stats::PoolStatsCache;
 
 /// How many items the queue ranks after each training (the rest follow at random).
 pub const QUEUE_DEPTH: usize = 200;
@@ -227,10 +229,11 @@ fn trainer_loop(
     let num_classes = setup.config.label.classes.len();
     let graph = setup.config.model.semi_supervised.then(|| spreading_graph(&embeddings)).flatten();
     let mut rng = ChaCha8Rng::seed_from_u64(setup.config.model.seed);
+    let mut pool_stats = PoolStatsCache::default();
     for TrainerCommand::Train(job) in rx {
         let version = job.version;
         let train_labels = job.train.len();
-        let outcome = train_once(&setup, &embeddings, graph.as_ref(), num_classes, job, &mut rng);
+        let outcome = train_once(&setup, &embeddings, graph.as_ref(), num_classes, job, &mut pool_stats, &mut rng);
         if let Ok(TrainOutcome { head: Some(head), .. }) = &outcome {
             if let Ok(mut slot) = setup.current_head.write() {
                 *slot = Some(head.clone());
@@ -268,6 +271,7 @@ fn train_once(
     graph: Option<&KnnGraph>,
     num_classes: usize,
     job: TrainJob,
+    pool_stats: &mut PoolStatsCache,
     rng: &mut ChaCha8Rng,
 ) -> anyhow::Result<TrainOutcome> {
     let started = Instant::now();
@@ -282,26 +286,32 @@ fn train_once(
     // never shape the model, so BAIT's Hessian must not count them either).
     let rows: Vec<usize> = job.train.iter().map(|&(r, _)| r).collect();
     let mut head = if seen.len() >= 2 {
+        // Feature statistics of the training items and the unlabelled pool (no labels
+        // involved, no TEST items): the labelled items alone are not a random sample once a
+        // strategy has chosen them.
+        let stats = if setup.head.pool_statistics {
+            let pool: Vec<usize> = rows.iter().chain(&candidates).copied().collect();
+            Some(pool_stats.get(embeddings, &pool, &setup.head)?)
+        } else {
+            None
+        };
         Some(match graph {
             Some(graph) => {
                 // Graph nodes are embedding rows; pseudo-labels only for the unlabelled pool.
                 let params = semi::SemiParams::default();
-                semi::fit_with_graph(&setup.head, &params, embeddings, graph, &rows, &y, &candidates, num_classes)?
+                semi::fit_with_graph(
+                    &setup.head,
+                    &params,
+                    embeddings,
+                    graph,
+                    &rows,
+                    &y,
+                    &candidates,
+                    num_classes,
+                    stats,
+                )?
             }
-            None => {
-                // Feature statistics of the training items and the unlabelled pool (no labels
-                // involved, no TEST items): the labelled items alone are not a random sample
-                // once a strategy has chosen them.
-                let stats = setup
-                    .head
-                    .pool_statistics
-                    .then(|| {
-                        let pool: Vec<usize> = rows.iter().chain(&candidates).copied().collect();
-                        Normalizer::fit_pool(embeddings, &pool, &setup.head)
-                    })
-                    .transpose()?;
-                Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None, stats.as_ref())?
-            }
+            None => Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None, stats)?,
         })
     } else {
         None

@@ -5,6 +5,7 @@ pub mod actor;
 pub mod compute;
 pub mod events;
 pub mod leases;
+pub mod pool_stats;
 pub mod settings;
 pub mod state;
 pub mod views;
