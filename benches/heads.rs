@@ -170,8 +170,9 @@ fn pool_statistics(rng: &mut ChaCha8Rng, rows: usize) {
         let _ = cache.get(&emb, &all, &params);
         let next_round: Vec<usize> = all.iter().copied().filter(|r| r % 200 != 0).collect();
         let t = Instant::now();
-        let hit = cache.get(&emb, &next_round, &params).map(|n| n == &norm);
+        let round = cache.get(&emb, &next_round, &params);
         let cached_ms = t.elapsed().as_secs_f64() * 1e3;
+        let hit = round.map(|n| n == &norm);
         let cached = match hit {
             Ok(true) => format!("{cached_ms:.2}"),
             Ok(false) => format!("{cached_ms:.2} (refitted)"),

@@ -146,7 +146,8 @@ pub struct ModelSection {
     #[serde(default = "default_true")]
     pub pool_statistics: bool,
     /// Exponent of the pool-covariance prior on the head's weights (0-2; 0, the default, turns
-    /// it off; see `ml::head::HeadParams::covariance_prior`). Needs `pool_statistics`.
+    /// it off; see `ml::head::HeadParams::covariance_prior`: cross-validation keeps it only
+    /// where it predicts held-out labels better). Needs `pool_statistics`.
     #[serde(default = "default_covariance_prior")]
     pub covariance_prior: f64,
     #[serde(default)]

@@ -97,14 +97,17 @@ pub struct HeadParams {
     /// Exponent `beta` of the pool-covariance prior on the weights (with pool statistics):
     /// the standardised features are turned into the pool's principal axes, each scaled by
     /// `(lambda / mean lambda)^(beta / 2)`, so the L2 penalty becomes `w^T Sigma^-beta w` and a
-    /// few labels lean on the directions the pool varies in. 0: plain L2.
+    /// few labels lean on the directions the pool varies in. 0: plain L2. When
+    /// `fit_calibrated` searches C, it also tries each C without the prior and keeps the
+    /// better by out-of-fold NLL, so the prior is a candidate rather than forced.
     pub covariance_prior: f64,
 }
 
 /// Default of [`HeadParams::covariance_prior`]: off. At 0.5 it lifts random sampling by 1-4
-/// points below 100 labels on the text tasks, but costs MNIST up to 2.5 points from 78 labels (one seed),
-/// slows fits 2-4x (a worse-conditioned problem for L-BFGS) and dips the default strategy on
-/// 20 groups at 150-200 labels (`bench/results/lc-adaptive.md`, "Pool-covariance prior").
+/// points below 100 labels on the text tasks (where cross-validation keeps it at every fit),
+/// but dips the default strategy on 20 groups at 150-200 labels, and fits are 2-4x slower on
+/// text and about 4x on images, where cross-validation drops it from about 78 labels on
+/// (`bench/results/lc-adaptive.md`, "Pool-covariance prior").
 pub const DEFAULT_COVARIANCE_PRIOR: f64 = 0.0;
 
 /// The values [`HeadParams::covariance_prior`] may take (config and command line alike).
@@ -459,8 +462,18 @@ impl Head {
             let search =
                 params.kind == HeadKind::Logistic && !params.c_candidates.is_empty() && n <= params.c_search_max_rows;
             let candidates: Vec<f64> = if search { params.c_candidates.clone() } else { vec![params.c] };
+            // With the pool-covariance prior on, the same search also tries each C without it
+            // and keeps whichever predicts held-out labels better: the prior helps text at a
+            // few dozen labels but costs images points from about 100 labels on, and which
+            // kind of data a project holds is what the folds can tell. Plain first: on a tie
+            // it stays.
+            let plain = stats.filter(|s| search && s.basis.is_some()).map(|s| Normalizer { basis: None, ..s.clone() });
+            let variants: Vec<Option<&Normalizer>> = match &plain {
+                Some(plain) => vec![Some(plain), stats],
+                None => vec![stats],
+            };
             let mut best: Option<(f64, Head)> = None;
-            for c in candidates {
+            for (stats, c) in variants.iter().flat_map(|&s| candidates.iter().map(move |&c| (s, c))) {
                 let p = HeadParams { c, ..params.clone() };
                 let mut head = Self::fit_inner(&p, &x, y, num_classes, sample_weight, stats, None)?;
                 let Some((logits, rows)) = out_of_fold(&p, &x, y, sample_weight, stats, &folds, &head)? else {
@@ -969,6 +982,63 @@ mod tests {
         let plain_z = rebuilt.normalized(&x);
         let basis = Tensor::from_slice(norm.basis.as_deref().unwrap()).reshape([2, 2]);
         assert!((z - plain_z.matmul(&basis)).abs().max().double_value(&[]) < 1e-5);
+    }
+
+    /// A pool of `dim` features mixed from 40 latent factors whose variances decay as
+    /// `1 / k` (text-like: a few broad directions, many narrow ones), plus a little noise per
+    /// feature. Labels follow the broadest factor (`along_broad`) or a narrow one.
+    fn latent_pool(along_broad: bool) -> (Embeddings, Vec<i64>) {
+        let (dim, narrow) = (100, 30);
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let factors = 40;
+        let mixing: Vec<f32> = (0..factors * dim).map(|_| rand::Rng::random_range(&mut rng, -1.0f32..1.0)).collect();
+        let mut emb = Embeddings::new(dim);
+        let mut labels = Vec::new();
+        for _ in 0..3000 {
+            let f: Vec<f32> = (0..factors)
+                .map(|k| rand::Rng::random_range(&mut rng, -1.0f32..1.0) / ((k + 1) as f32).sqrt())
+                .collect();
+            let x: Vec<f32> = (0..dim)
+                .map(|j| {
+                    let mixed: f32 = (0..factors).map(|k| f[k] * mixing[k * dim + j]).sum();
+                    mixed + rand::Rng::random_range(&mut rng, -0.05f32..0.05)
+                })
+                .collect();
+            emb.push(&x);
+            let signal = if along_broad { f[0] } else { f[narrow] * ((narrow + 1) as f32).sqrt() };
+            let noise: f32 = rand::Rng::random_range(&mut rng, -0.2f32..0.2);
+            labels.push(i64::from(signal + noise > 0.0));
+        }
+        (emb, labels)
+    }
+
+    #[test]
+    fn cross_validation_keeps_the_covariance_prior_only_where_it_fits_the_labels() {
+        // Held-out accuracy of a calibrated fit on `n` labels, and whether it kept the prior.
+        let fit = |along_broad: bool, n: usize, params: HeadParams| {
+            let (emb, y) = latent_pool(along_broad);
+            let norm = Normalizer::fit_pool(&emb, &(0..3000).collect::<Vec<_>>(), &params).unwrap();
+            let train: Vec<usize> = (0..n).collect();
+            let head = Head::fit_calibrated(&params, &emb.gather(&train), &y[..n], 2, None, Some(&norm)).unwrap();
+            let test: Vec<usize> = (1000..3000).collect();
+            let predicted: Vec<i64> = Vec::try_from(&head.predict_proba(&emb.gather(&test)).argmax(1, false)).unwrap();
+            let right = test.iter().zip(&predicted).filter(|(&i, &p)| y[i] == p).count();
+            (right as f64 / test.len() as f64, head.normalizer().basis.is_some())
+        };
+        let plain = HeadParams::default();
+        let prior = HeadParams { covariance_prior: 1.0, ..HeadParams::default() };
+        // Without a C search there is nothing to compare with: the prior is used as set.
+        let forced = HeadParams { c_candidates: Vec::new(), c: 0.1, ..prior.clone() };
+        // Labels along the broadest factor, 20 of them: the prior helps and is kept.
+        let (base, _) = fit(true, 20, plain.clone());
+        let (chosen, kept) = fit(true, 20, prior.clone());
+        assert!(kept && chosen > base + 0.015, "broad labels: {chosen} (prior kept: {kept}) vs plain {base}");
+        // Labels along a narrow factor: the prior costs a lot when forced, and is dropped.
+        let (base, _) = fit(false, 40, plain);
+        let (with_prior, used) = fit(false, 40, forced);
+        assert!(used && with_prior < base - 0.05, "narrow labels, prior forced: {with_prior} vs plain {base}");
+        let (chosen, kept) = fit(false, 40, prior);
+        assert!(!kept && (chosen - base).abs() < 1e-9, "narrow labels: {chosen} (prior kept: {kept}) vs plain {base}");
     }
 
     #[test]
