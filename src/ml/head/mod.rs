@@ -105,9 +105,9 @@ pub struct HeadParams {
 
 /// Default of [`HeadParams::covariance_prior`]: off. At 0.5 it lifts random sampling by 1-4
 /// points below 100 labels on the text tasks (where cross-validation keeps it at every fit),
-/// but dips the default strategy on 20 groups at 150-200 labels, and fits are 2-4x slower on
-/// text and about 4x on images, where cross-validation drops it from about 78 labels on
-/// (`bench/results/lc-adaptive.md`, "Pool-covariance prior").
+/// but dips the default strategy on 20 groups at 150-200 labels and costs it 1-3 points on
+/// MNIST below 100 labels (although cross-validation drops it there from about 78 labels on),
+/// and fits are 2-4x slower (`bench/results/lc-adaptive.md`, "Pool-covariance prior").
 pub const DEFAULT_COVARIANCE_PRIOR: f64 = 0.0;
 
 /// The values [`HeadParams::covariance_prior`] may take (config and command line alike).
