@@ -1014,16 +1014,16 @@ mod tests {
 
     #[test]
     fn cross_validation_keeps_the_covariance_prior_only_where_it_fits_the_labels() {
+        let (broad, narrow) = (latent_pool(true), latent_pool(false));
         // Held-out accuracy of a calibrated fit on `n` labels, and whether it kept the prior.
         let fit = |along_broad: bool, n: usize, params: HeadParams| {
-            let (emb, y) = latent_pool(along_broad);
-            let norm = Normalizer::fit_pool(&emb, &(0..3000).collect::<Vec<_>>(), &params).unwrap();
+            let (emb, y) = if along_broad { &broad } else { &narrow };
+            let norm = Normalizer::fit_pool(emb, &(0..3000).collect::<Vec<_>>(), &params).unwrap();
             let train: Vec<usize> = (0..n).collect();
             let head = Head::fit_calibrated(&params, &emb.gather(&train), &y[..n], 2, None, Some(&norm)).unwrap();
             let test: Vec<usize> = (1000..3000).collect();
             let predicted: Vec<i64> = Vec::try_from(&head.predict_proba(&emb.gather(&test)).argmax(1, false)).unwrap();
-            let right = test.iter().zip(&predicted).filter(|(&i, &p)| y[i] == p).count();
-            (right as f64 / test.len() as f64, head.normalizer().basis.is_some())
+            (crate::ml::metrics::evaluate(&y[1000..3000], &predicted, 2).accuracy, head.normalizer().basis.is_some())
         };
         let plain = HeadParams::default();
         let prior = HeadParams { covariance_prior: 1.0, ..HeadParams::default() };
