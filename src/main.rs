@@ -188,9 +188,11 @@ struct SimulateArgs {
     /// Head: logistic or mlp (default: the config's).
     #[arg(long, value_parser = ["logistic", "mlp"])]
     head: Option<String>,
-    /// Use label spreading over the unlabelled pool (default: the config's setting).
+    /// Label spreading over the unlabelled pool: off, on, or auto (kept per fit where it
+    /// predicts held-out labels better); true and false mean on and off (default: the
+    /// config's setting).
     #[arg(long)]
-    semi_supervised: Option<bool>,
+    semi_supervised: Option<lightbulb::config::task::SemiSupervised>,
     /// Two-class tasks: keep the model's mean pool prediction between uniform and the
     /// labelled class frequencies after each fit (default: the config's setting, on unless
     /// turned off).

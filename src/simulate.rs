@@ -16,6 +16,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::config::task::SemiSupervised;
 use crate::config::TaskConfig;
 use crate::ml::autolabel::{expected_precision, propose, PrecisionEstimate};
 use crate::ml::embeddings::Embeddings;
@@ -36,7 +37,7 @@ pub struct SimulateOptions {
     pub seed: u64,
     pub test_fraction: f64,
     pub head: HeadParams,
-    pub semi_supervised: bool,
+    pub semi_supervised: SemiSupervised,
     pub auto_label_threshold: f64,
     pub show_progress: bool,
 }
@@ -46,6 +47,10 @@ pub struct CurvePoint {
     pub labels: usize,
     pub accuracy: f64,
     pub macro_f1: f64,
+    /// With label spreading: whether this point's head was trained on pseudo-labels (with
+    /// `semi_supervised: auto`, whether the folds kept them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pseudo_labels: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -198,6 +203,8 @@ fn next_stop(current: usize, step: usize, budget: usize) -> usize {
 
 struct Trained {
     head: Head,
+    /// Whether the head was trained on label-spreading pseudo-labels (None: no spreading).
+    pseudo_labels: Option<bool>,
 }
 
 /// The pool's neighbour graph (built once per run) for semi-supervised fits.
@@ -221,15 +228,16 @@ fn train(
         return Ok(None);
     }
     let y: Vec<i64> = labelled.iter().map(|&p| data.classes[p]).collect();
-    let mut head = match semi_ctx {
-        Some(ctx) => {
+    let (mut head, pseudo_labels) = match (semi_ctx, semi::Spreading::for_setting(opts.semi_supervised)) {
+        (Some(ctx), Some(spreading)) => {
             let node = |p: &usize| ctx.node_of_position.get(p).copied();
             let nodes: Vec<usize> = labelled.iter().filter_map(node).collect();
             let pool_nodes: Vec<usize> = unlabelled.iter().filter_map(node).collect();
             let params = semi::SemiParams::default();
-            semi::fit_with_graph(
+            let (head, used) = semi::fit_with_graph(
                 &opts.head,
                 &params,
+                spreading,
                 &data.embeddings,
                 &ctx.graph,
                 &nodes,
@@ -237,15 +245,18 @@ fn train(
                 &pool_nodes,
                 data.num_classes,
                 stats,
-            )?
+            )?;
+            (head, Some(used))
         }
-        None => {
+        _ => {
             let rows: Vec<usize> = labelled.iter().map(|&p| data.rows[p]).collect();
-            Head::fit_calibrated(&opts.head, &data.embeddings.gather(&rows), &y, data.num_classes, None, stats)?
+            let head =
+                Head::fit_calibrated(&opts.head, &data.embeddings.gather(&rows), &y, data.num_classes, None, stats)?;
+            (head, None)
         }
     };
     prior::match_labelled_prior(&mut head, |h| score_positions(h, data, unlabelled), &y);
-    Ok(Some(Trained { head }))
+    Ok(Some(Trained { head, pseudo_labels }))
 }
 
 fn score_positions(head: &Head, data: &Labelled, positions: &[usize]) -> Vec<f32> {
@@ -268,7 +279,7 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
     let c = data.num_classes;
     let budget = opts.budget.min(pool.len());
 
-    let semi_ctx = opts.semi_supervised.then(|| {
+    let semi_ctx = semi::Spreading::for_setting(opts.semi_supervised).map(|_| {
         let rows: Vec<usize> = pool.iter().map(|&p| data.rows[p]).collect();
         SemiContext {
             graph: semi::KnnGraph::build(&data.embeddings, &rows, semi::GRAPH_K),
@@ -318,7 +329,12 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
         if opts.show_progress {
             eprintln!("labels {:>5}  accuracy {:.4}  macro-F1 {:.4}", labelled.len(), eval.accuracy, eval.macro_f1);
         }
-        curve.push(CurvePoint { labels: labelled.len(), accuracy: eval.accuracy, macro_f1: eval.macro_f1 });
+        curve.push(CurvePoint {
+            labels: labelled.len(),
+            accuracy: eval.accuracy,
+            macro_f1: eval.macro_f1,
+            pseudo_labels: model.as_ref().and_then(|m| m.pseudo_labels),
+        });
     }
 
     // Ceiling: the same head on every pool item.
@@ -408,7 +424,7 @@ mod tests {
             seed: 3,
             test_fraction: 0.25,
             head: HeadParams::default(),
-            semi_supervised: false,
+            semi_supervised: SemiSupervised::Off,
             auto_label_threshold: 0.97,
             show_progress: false,
         }
@@ -445,8 +461,17 @@ mod tests {
     #[test]
     fn semi_supervised_runs_and_learns() {
         let data = blobs();
-        let report = run(&data, &SimulateOptions { semi_supervised: true, ..options(StrategyKind::Margin) }).unwrap();
-        assert!(report.curve.last().unwrap().accuracy > 0.8, "{:?}", report.curve);
+        for mode in [SemiSupervised::On, SemiSupervised::Auto] {
+            let report =
+                run(&data, &SimulateOptions { semi_supervised: mode, ..options(StrategyKind::Margin) }).unwrap();
+            assert!(report.curve.last().unwrap().accuracy > 0.8, "{mode:?}: {:?}", report.curve);
+            let used: Vec<Option<bool>> = report.curve.iter().map(|p| p.pseudo_labels).collect();
+            if mode == SemiSupervised::On {
+                assert!(used.iter().skip(1).all(|&u| u == Some(true)), "{used:?}");
+            } else {
+                assert!(used.iter().skip(1).all(Option::is_some), "{used:?}");
+            }
+        }
     }
 
     #[test]

@@ -108,6 +108,72 @@ pub enum HeadChoice {
     Mlp,
 }
 
+/// `model.semi_supervised`: label spreading over the unlabelled items (`ml::semi`). Written
+/// `off`, `on` or `auto`; `false` and `true` mean `off` and `on`, as before `auto` existed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SemiSupervised {
+    /// Human labels only.
+    #[default]
+    Off,
+    /// Every fit also trains on confident pseudo-labels.
+    On,
+    /// Each fit tries both and keeps the one that predicts held-out human labels better.
+    Auto,
+}
+
+impl SemiSupervised {
+    pub const NAMES: &'static str = "off, on, auto (or false, true)";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::On => "on",
+            Self::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for SemiSupervised {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" | "false" => Ok(Self::Off),
+            "on" | "true" => Ok(Self::On),
+            "auto" => Ok(Self::Auto),
+            other => Err(format!("unknown semi_supervised setting {other:?}: expected one of {}", Self::NAMES)),
+        }
+    }
+}
+
+impl Serialize for SemiSupervised {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for SemiSupervised {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SemiSupervised;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "one of {}", SemiSupervised::NAMES)
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<SemiSupervised, E> {
+                Ok(if v { SemiSupervised::On } else { SemiSupervised::Off })
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SemiSupervised, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
@@ -133,9 +199,10 @@ pub struct ModelSection {
     #[serde(default = "default_test_fraction")]
     pub test_fraction: f64,
     /// Label spreading over the unlabelled items adds confident pseudo-labels to each fit
-    /// (`ml::semi`). Off by default: see `bench/results/lc-adaptive.md` for where it helps.
+    /// (`ml::semi`): off, on, or auto (kept per fit where it predicts held-out labels better).
+    /// See `bench/results/lc-adaptive.md` for where it helps.
     #[serde(default)]
-    pub semi_supervised: bool,
+    pub semi_supervised: SemiSupervised,
     /// Two-class tasks: move the class biases after each fit so the model's mean prediction
     /// over the unlabelled items stays between uniform and the labelled class frequencies
     /// (fading out beyond 100 labels; see `ml::prior`).
@@ -167,7 +234,7 @@ impl Default for ModelSection {
             strategy: None,
             auto_label_threshold: default_auto_label_threshold(),
             test_fraction: default_test_fraction(),
-            semi_supervised: false,
+            semi_supervised: SemiSupervised::default(),
             prior_matching: true,
             pool_statistics: true,
             covariance_prior: default_covariance_prior(),

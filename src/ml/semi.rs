@@ -7,8 +7,9 @@
 
 use tch::{Kind, Tensor};
 
+use crate::config::task::SemiSupervised;
 use crate::ml::embeddings::Embeddings;
-use crate::ml::head::{Head, HeadParams, Normalizer};
+use crate::ml::head::{Augment, Extra, Head, HeadParams, Normalizer};
 
 /// Rows of the similarity matrix computed per matmul while building the graph.
 const CHUNK: i64 = 4096;
@@ -136,16 +137,42 @@ impl Default for SemiParams {
 /// Neighbours per node of the label-spreading graph.
 pub const GRAPH_K: usize = 10;
 
-/// Fits a head on human labels plus confident label-spreading pseudo-labels.
-/// `labelled` are graph nodes with classes `y`; pseudo-labels go only to nodes of
-/// `unlabelled` (the pool: a held-out test item is a node the labels spread through, but it
-/// is never trained on, not even under a pseudo-label). `stats` are the pool's feature
-/// statistics when the head uses them (`HeadParams::pool_statistics`), as for a fit on human
-/// labels alone.
+/// Whether a fit with label spreading must earn its pseudo-labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spreading {
+    /// Always train on the pseudo-labels.
+    Always,
+    /// Train on them only where they predict held-out human labels better than the human
+    /// labels alone (the folds that choose C; the plain fit wins ties and is used when there
+    /// are too few labels for folds). Spreading helps where classes are topics, whose
+    /// neighbours share a class, and hurts where they are not (review sentiment).
+    WhereItHelps,
+}
+
+impl Spreading {
+    /// How a fit uses label spreading under `model.semi_supervised`; None when it does not.
+    pub fn for_setting(setting: SemiSupervised) -> Option<Self> {
+        match setting {
+            SemiSupervised::Off => None,
+            SemiSupervised::On => Some(Self::Always),
+            SemiSupervised::Auto => Some(Self::WhereItHelps),
+        }
+    }
+}
+
+/// Fits a head on human labels plus confident label-spreading pseudo-labels; returns it and
+/// whether it was trained on pseudo-labels. `labelled` are graph nodes with classes `y`;
+/// pseudo-labels go only to nodes of `unlabelled` (the pool: a held-out test item is a node
+/// the labels spread through, but it is never trained on, not even under a pseudo-label).
+/// The folds that calibrate the head (and choose C) spread each fold's training labels only,
+/// so a held-out label never reaches the pseudo-labels it is scored against. `stats` are the
+/// pool's feature statistics when the head uses them (`HeadParams::pool_statistics`), as for
+/// a fit on human labels alone.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_with_graph(
     head: &HeadParams,
     semi: &SemiParams,
+    spreading: Spreading,
     embeddings: &Embeddings,
     graph: &KnnGraph,
     labelled: &[usize],
@@ -153,17 +180,29 @@ pub fn fit_with_graph(
     unlabelled: &[usize],
     classes: usize,
     stats: Option<&Normalizer>,
-) -> anyhow::Result<Head> {
-    let pseudo = pseudo_labels(semi, graph, labelled, y, unlabelled, classes);
-    let mut rows: Vec<usize> = labelled.iter().map(|&n| graph.rows[n]).collect();
-    let mut targets = y.to_vec();
-    let mut weights = vec![1f32; rows.len()];
-    for (n, class, p) in pseudo {
-        rows.push(graph.rows[n]);
-        targets.push(class);
-        weights.push(semi.weight * p);
-    }
-    Head::fit_calibrated(head, &embeddings.gather(&rows), &targets, classes, Some(&weights), stats)
+) -> anyhow::Result<(Head, bool)> {
+    let spread = |subset: &[usize]| -> anyhow::Result<Option<Extra>> {
+        let nodes: Vec<usize> = subset.iter().map(|&i| labelled[i]).collect();
+        let classes_of: Vec<i64> = subset.iter().map(|&i| y[i]).collect();
+        let pseudo = pseudo_labels(semi, graph, &nodes, &classes_of, unlabelled, classes);
+        if pseudo.is_empty() {
+            return Ok(None);
+        }
+        let rows: Vec<usize> = pseudo.iter().map(|&(n, _, _)| graph.rows[n]).collect();
+        Ok(Some(Extra {
+            x: embeddings.gather(&rows),
+            y: pseudo.iter().map(|&(_, c, _)| c).collect(),
+            weight: pseudo.iter().map(|&(_, _, p)| semi.weight * p).collect(),
+        }))
+    };
+    let spread: &Augment = &spread;
+    let variants: Vec<Option<&Augment>> = match spreading {
+        Spreading::Always => vec![Some(spread)],
+        Spreading::WhereItHelps => vec![None, Some(spread)],
+    };
+    let rows: Vec<usize> = labelled.iter().map(|&n| graph.rows[n]).collect();
+    let (fitted, variant) = Head::fit_selected(head, &embeddings.gather(&rows), y, classes, None, stats, &variants)?;
+    Ok((fitted, variants[variant].is_some()))
 }
 
 /// The most confident label-spreading guesses among `unlabelled` nodes, as
@@ -234,5 +273,74 @@ mod tests {
         let params = SemiParams { per_label: 3, ..SemiParams::default() };
         let pseudo = pseudo_labels(&params, &graph, &[0, 30], &[0, 1], &pool, 2);
         assert_eq!(pseudo.len(), 6);
+    }
+
+    /// 2,000 rows in six topic clusters (centres of norm 1.5 in random directions of 64
+    /// dimensions, noise wider than the centres) and labels for them: by topic (three topics
+    /// per class; what spreading is for), or by the sign of a 65th feature the topics share
+    /// (neighbours agree on a topic, not on a label: review sentiment). The first 60 rows are
+    /// labelled, the rest unlabelled.
+    fn topic_pool(by_topic: bool) -> (Embeddings, Vec<i64>, KnnGraph) {
+        use rand::{Rng, SeedableRng};
+        let (dim, topics, center) = (64, 6, 1.5f32);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let centers: Vec<Vec<f32>> = (0..topics)
+            .map(|_| {
+                let v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter().map(|x| center * x / norm).collect()
+            })
+            .collect();
+        let mut e = Embeddings::new(dim + 1);
+        let mut labels = Vec::new();
+        for i in 0..2000 {
+            let topic = i % topics;
+            let mut row: Vec<f32> = centers[topic].iter().map(|c| c + rng.random_range(-1.0f32..1.0)).collect();
+            let sign = rng.random_range(-1.0f32..1.0);
+            row.push(0.5 * sign);
+            e.push(&row);
+            labels.push(if by_topic { (topic % 2) as i64 } else { i64::from(sign > 0.0) });
+        }
+        let rows: Vec<usize> = (0..2000).collect();
+        let graph = KnnGraph::build(&e, &rows, GRAPH_K);
+        (e, labels, graph)
+    }
+
+    /// Accuracy on the unlabelled rows of a fit with `spreading` (None: human labels only),
+    /// and whether it used pseudo-labels.
+    fn fit_and_score(by_topic: bool, spreading: Option<Spreading>) -> (f64, bool) {
+        let m = 60;
+        let (e, labels, graph) = topic_pool(by_topic);
+        let labelled: Vec<usize> = (0..m).collect();
+        let pool: Vec<usize> = (m..2000).collect();
+        let y = &labels[..m];
+        let params = HeadParams::default();
+        let stats = Normalizer::fit_pool(&e, &graph.rows, &params).unwrap();
+        let semi = SemiParams::default();
+        let (head, used) = match spreading {
+            Some(s) => fit_with_graph(&params, &semi, s, &e, &graph, &labelled, y, &pool, 2, Some(&stats)).unwrap(),
+            None => (Head::fit_calibrated(&params, &e.gather(&labelled), y, 2, None, Some(&stats)).unwrap(), false),
+        };
+        let probs = head.score(&e, Some(&pool));
+        let right = pool.iter().enumerate().filter(|&(k, &r)| i64::from(probs[2 * k + 1] > probs[2 * k]) == labels[r]);
+        (right.count() as f64 / pool.len() as f64, used)
+    }
+
+    #[test]
+    fn auto_keeps_spreading_where_neighbours_share_a_class_and_drops_it_where_not() {
+        for by_topic in [true, false] {
+            let (plain, _) = fit_and_score(by_topic, None);
+            let (forced, used) = fit_and_score(by_topic, Some(Spreading::Always));
+            let (auto, kept) = fit_and_score(by_topic, Some(Spreading::WhereItHelps));
+            let report = format!("by topic: {by_topic}; plain {plain}, always {forced}, auto {auto} (kept: {kept})");
+            assert!(used, "{report}");
+            if by_topic {
+                // Spreading helps, and auto keeps it.
+                assert!(forced > plain + 0.02 && kept && auto == forced, "{report}");
+            } else {
+                // Spreading costs a lot, and auto drops it.
+                assert!(forced < plain - 0.1 && !kept && auto == plain, "{report}");
+            }
+        }
     }
 }

@@ -227,13 +227,15 @@ fn trainer_loop(
     });
     let embeddings = data.embeddings;
     let num_classes = setup.config.label.classes.len();
-    let graph = setup.config.model.semi_supervised.then(|| spreading_graph(&embeddings)).flatten();
+    let spreading = semi::Spreading::for_setting(setup.config.model.semi_supervised);
+    let graph = spreading.and_then(|s| spreading_graph(&embeddings).map(|g| (s, g)));
     let mut rng = ChaCha8Rng::seed_from_u64(setup.config.model.seed);
     let mut pool_stats = PoolStatsCache::default();
     for TrainerCommand::Train(job) in rx {
         let version = job.version;
         let train_labels = job.train.len();
-        let outcome = train_once(&setup, &embeddings, graph.as_ref(), num_classes, job, &mut pool_stats, &mut rng);
+        let graph = graph.as_ref().map(|(s, g)| (*s, g));
+        let outcome = train_once(&setup, &embeddings, graph, num_classes, job, &mut pool_stats, &mut rng);
         if let Ok(TrainOutcome { head: Some(head), .. }) = &outcome {
             if let Ok(mut slot) = setup.current_head.write() {
                 *slot = Some(head.clone());
@@ -268,7 +270,7 @@ fn spreading_graph(embeddings: &Embeddings) -> Option<KnnGraph> {
 fn train_once(
     setup: &TrainerSetup,
     embeddings: &Embeddings,
-    graph: Option<&KnnGraph>,
+    graph: Option<(semi::Spreading, &KnnGraph)>,
     num_classes: usize,
     job: TrainJob,
     pool_stats: &mut PoolStatsCache,
@@ -296,12 +298,13 @@ fn train_once(
             None
         };
         Some(match graph {
-            Some(graph) => {
+            Some((spreading, graph)) => {
                 // Graph nodes are embedding rows; pseudo-labels only for the unlabelled pool.
                 let params = semi::SemiParams::default();
-                semi::fit_with_graph(
+                let (head, pseudo_labels) = semi::fit_with_graph(
                     &setup.head,
                     &params,
+                    spreading,
                     embeddings,
                     graph,
                     &rows,
@@ -309,7 +312,9 @@ fn train_once(
                     &candidates,
                     num_classes,
                     stats,
-                )?
+                )?;
+                tracing::debug!(labels = rows.len(), pseudo_labels, "trained with label spreading");
+                head
             }
             None => Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None, stats)?,
         })

@@ -139,6 +139,29 @@ fn every_strategy_name_is_accepted() {
 }
 
 #[test]
+fn semi_supervised_takes_off_on_auto_or_a_boolean() {
+    use lightbulb::config::task::SemiSupervised;
+    for (value, expected) in [
+        ("off", SemiSupervised::Off),
+        ("false", SemiSupervised::Off),
+        ("on", SemiSupervised::On),
+        ("true", SemiSupervised::On),
+        ("auto", SemiSupervised::Auto),
+    ] {
+        let (config, _dir) = load(&format!("{VALID}model:\n  semi_supervised: {value}\n"));
+        assert_eq!(config.unwrap().model.semi_supervised, expected, "{value}");
+    }
+    let (config, _dir) = load(VALID);
+    assert_eq!(config.unwrap().model.semi_supervised, SemiSupervised::Off, "the default");
+    assert_error(
+        &format!("{VALID}model:\n  semi_supervised: sometimes\n"),
+        (12, 20),
+        "unknown semi_supervised setting \"sometimes\": expected one of off, on, auto (or false, true)",
+    );
+    assert_error(&format!("{VALID}model:\n  semi_supervised: 1\n"), (12, 20), "expected one of off, on, auto");
+}
+
+#[test]
 fn schema_errors_point_at_the_key() {
     // Unknown keys at each level.
     assert_error(&format!("{VALID}colour: red\n"), (11, 1), "unknown field `colour`");

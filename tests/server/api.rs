@@ -203,7 +203,7 @@ fn the_openapi_document_names_only_routes_that_exist() {
 #[test]
 fn a_semi_supervised_project_spreads_labels_and_trains() {
     let dir = tempfile::tempdir().unwrap();
-    let config = digits_project(dir.path(), 120, "  semi_supervised: true\n");
+    let config = digits_project(dir.path(), 120, "  semi_supervised: auto\n");
     let args = ["--config", config.to_str().unwrap()];
     let server = Server::start_hosted(dir.path(), &args, &[("RUST_LOG", "info")]);
     label_truthfully(&server, "alice", 40);
