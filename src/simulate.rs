@@ -209,6 +209,7 @@ struct Trained {
 
 /// The pool's neighbour graph (built once per run) for semi-supervised fits.
 struct SemiContext {
+    spreading: semi::Spreading,
     graph: semi::KnnGraph,
     node_of_position: HashMap<usize, usize>,
 }
@@ -228,8 +229,8 @@ fn train(
         return Ok(None);
     }
     let y: Vec<i64> = labelled.iter().map(|&p| data.classes[p]).collect();
-    let (mut head, pseudo_labels) = match (semi_ctx, semi::Spreading::for_setting(opts.semi_supervised)) {
-        (Some(ctx), Some(spreading)) => {
+    let (mut head, pseudo_labels) = match semi_ctx {
+        Some(ctx) => {
             let node = |p: &usize| ctx.node_of_position.get(p).copied();
             let nodes: Vec<usize> = labelled.iter().filter_map(node).collect();
             let pool_nodes: Vec<usize> = unlabelled.iter().filter_map(node).collect();
@@ -237,7 +238,7 @@ fn train(
             let (head, used) = semi::fit_with_graph(
                 &opts.head,
                 &params,
-                spreading,
+                ctx.spreading,
                 &data.embeddings,
                 &ctx.graph,
                 &nodes,
@@ -248,7 +249,7 @@ fn train(
             )?;
             (head, Some(used))
         }
-        _ => {
+        None => {
             let rows: Vec<usize> = labelled.iter().map(|&p| data.rows[p]).collect();
             let head =
                 Head::fit_calibrated(&opts.head, &data.embeddings.gather(&rows), &y, data.num_classes, None, stats)?;
@@ -279,9 +280,10 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
     let c = data.num_classes;
     let budget = opts.budget.min(pool.len());
 
-    let semi_ctx = semi::Spreading::for_setting(opts.semi_supervised).map(|_| {
+    let semi_ctx = semi::Spreading::for_setting(opts.semi_supervised).map(|spreading| {
         let rows: Vec<usize> = pool.iter().map(|&p| data.rows[p]).collect();
         SemiContext {
+            spreading,
             graph: semi::KnnGraph::build(&data.embeddings, &rows, semi::GRAPH_K),
             node_of_position: pool.iter().enumerate().map(|(node, &p)| (p, node)).collect(),
         }

@@ -478,9 +478,10 @@ impl Head {
         let everything: Vec<usize> = (0..n).collect();
         let folds = stratified_folds(y, num_classes, params.calibration_folds, params.seed);
         // Each variant's extra rows for the full fit and for every fold, built once and
-        // shared by every C tried.
-        let mut extras: Vec<(Option<Extra>, Vec<Option<Extra>>)> = Vec::with_capacity(augments.len());
-        for augment in augments {
+        // shared by every C tried. Without folds only the first variant is fitted.
+        let compared = if folds.is_some() { augments.len() } else { 1 };
+        let mut extras: Vec<(Option<Extra>, Vec<Option<Extra>>)> = Vec::with_capacity(compared);
+        for augment in &augments[..compared] {
             let Some(augment) = augment else {
                 extras.push((None, Vec::new()));
                 continue;
@@ -533,7 +534,8 @@ impl Head {
                     tracing::debug!(variant, c, score, temperature = head.temperature, "calibrated out-of-fold NLL");
                     // Strictly better only: on ties the earlier (stronger-regularised) C stays.
                     if best[variant].as_ref().is_none_or(|(s, _, _)| score < *s - 1e-9) {
-                        let right = held_out_right(&logits, &yy, num_classes);
+                        let predicted = crate::ml::metrics::argmax_rows(&logits, num_classes);
+                        let right = predicted.iter().zip(&yy).filter(|(p, t)| p == t).count();
                         best[variant] = Some((score, head, right));
                     }
                 }
@@ -740,12 +742,6 @@ impl Head {
         }
         out
     }
-}
-
-/// Labels right among the held-out rows of out-of-fold `logits` (flat `[rows x C]`).
-fn held_out_right(logits: &[f32], y: &[i64], num_classes: usize) -> usize {
-    let top = |row: &[f32]| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i as i64);
-    logits.chunks_exact(num_classes).zip(y).filter(|&(row, &label)| top(row) == Some(label)).count()
 }
 
 /// The variant `fit_selected` keeps: the first, unless a later one has a lower out-of-fold
