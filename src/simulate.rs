@@ -209,7 +209,7 @@ struct Trained {
 
 /// The pool's neighbour graph (built once per run) for semi-supervised fits.
 struct SemiContext {
-    spreading: semi::Spreading,
+    policy: semi::SpreadingPolicy,
     graph: semi::KnnGraph,
     node_of_position: HashMap<usize, usize>,
 }
@@ -218,7 +218,7 @@ fn train(
     data: &Labelled,
     labelled: &[usize],
     unlabelled: &[usize],
-    semi_ctx: Option<&SemiContext>,
+    semi_ctx: Option<&mut SemiContext>,
     stats: Option<&Normalizer>,
     opts: &SimulateOptions,
 ) -> anyhow::Result<Option<Trained>> {
@@ -238,7 +238,7 @@ fn train(
             let (head, used) = semi::fit_with_graph(
                 &opts.head,
                 &params,
-                ctx.spreading,
+                &mut ctx.policy,
                 &data.embeddings,
                 &ctx.graph,
                 &nodes,
@@ -280,10 +280,10 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
     let c = data.num_classes;
     let budget = opts.budget.min(pool.len());
 
-    let semi_ctx = semi::Spreading::for_setting(opts.semi_supervised).map(|spreading| {
+    let mut semi_ctx = semi::Spreading::for_setting(opts.semi_supervised).map(|spreading| {
         let rows: Vec<usize> = pool.iter().map(|&p| data.rows[p]).collect();
         SemiContext {
-            spreading,
+            policy: semi::SpreadingPolicy::new(spreading),
             graph: semi::KnnGraph::build(&data.embeddings, &rows, semi::GRAPH_K),
             node_of_position: pool.iter().enumerate().map(|(node, &p)| (p, node)).collect(),
         }
@@ -319,7 +319,7 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
         let picked_set: std::collections::HashSet<usize> = picked.iter().copied().collect();
         unlabelled.retain(|p| !picked_set.contains(p));
         labelled.extend(picked);
-        model = train(data, &labelled, &unlabelled, semi_ctx.as_ref(), stats.as_ref(), opts)?;
+        model = train(data, &labelled, &unlabelled, semi_ctx.as_mut(), stats.as_ref(), opts)?;
         let eval = match &model {
             Some(m) => evaluate(&test_y, &argmax_rows(&score_positions(&m.head, data, &test), c), c),
             None => {

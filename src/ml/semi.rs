@@ -9,7 +9,7 @@ use tch::{Kind, Tensor};
 
 use crate::config::task::SemiSupervised;
 use crate::ml::embeddings::Embeddings;
-use crate::ml::head::{Augment, Extra, Head, HeadParams, Normalizer};
+use crate::ml::head::{Augment, Extra, Head, HeadParams, Normalizer, Selected};
 
 /// Rows of the similarity matrix computed per matmul while building the graph.
 const CHUNK: i64 = 4096;
@@ -160,19 +160,65 @@ impl Spreading {
     }
 }
 
+/// How much the human labels must grow before a `WhereItHelps` fit that dropped the
+/// pseudo-labels compares again; until then fits use the human labels alone. Comparing fits
+/// every C with and without the pseudo-labels on every fold, 10 to 20 times the cost of a
+/// plain fit where spreading is dropped (review sentiment, `bench/results/lc-adaptive.md`),
+/// while a drop rarely turns into a keep a few labels later. A keep is not repeated: it is
+/// compared again on every fit, because repeating one chosen on a few dozen noisy labels cost
+/// review sentiment 1.4 points at 78 labels.
+pub const RECOMPARE_GROWTH: f64 = 1.25;
+
+/// A fitter's label-spreading setting and, under `WhereItHelps`, the label count at which the
+/// last comparison dropped the pseudo-labels: one per simulator run, one per project trainer.
+#[derive(Debug, Clone)]
+pub struct SpreadingPolicy {
+    spreading: Spreading,
+    dropped_at: Option<usize>,
+}
+
+/// The training sets the next fit tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Plain,
+    Spread,
+    Compare,
+}
+
+impl SpreadingPolicy {
+    pub fn new(spreading: Spreading) -> Self {
+        Self { spreading, dropped_at: None }
+    }
+
+    /// What a fit on `labels` human labels tries: `Always` spreads; `WhereItHelps` fits the
+    /// human labels alone while they are fewer than `RECOMPARE_GROWTH` times those of the last
+    /// comparison that dropped the pseudo-labels (and no fewer: labels can be deleted), and
+    /// compares otherwise.
+    fn plan(&self, labels: usize) -> Plan {
+        match (self.spreading, self.dropped_at) {
+            (Spreading::Always, _) => Plan::Spread,
+            (Spreading::WhereItHelps, Some(at)) if labels >= at && (labels as f64) < at as f64 * RECOMPARE_GROWTH => {
+                Plan::Plain
+            }
+            (Spreading::WhereItHelps, _) => Plan::Compare,
+        }
+    }
+}
+
 /// Fits a head on human labels plus confident label-spreading pseudo-labels; returns it and
 /// whether it was trained on pseudo-labels. `labelled` are graph nodes with classes `y`;
 /// pseudo-labels go only to nodes of `unlabelled` (the pool: a held-out test item is a node
 /// the labels spread through, but it is never trained on, not even under a pseudo-label).
 /// The folds that calibrate the head (and choose C) spread each fold's training labels only,
-/// so a held-out label never reaches the pseudo-labels it is scored against. `stats` are the
-/// pool's feature statistics when the head uses them (`HeadParams::pool_statistics`), as for
-/// a fit on human labels alone.
+/// so a held-out label never reaches the pseudo-labels it is scored against. `policy` says
+/// whether to spread (and remembers what a comparison chose); `stats` are the pool's feature
+/// statistics when the head uses them (`HeadParams::pool_statistics`), as for a fit on human
+/// labels alone.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_with_graph(
     head: &HeadParams,
     semi: &SemiParams,
-    spreading: Spreading,
+    policy: &mut SpreadingPolicy,
     embeddings: &Embeddings,
     graph: &KnnGraph,
     labelled: &[usize],
@@ -196,13 +242,20 @@ pub fn fit_with_graph(
         }))
     };
     let spread: &Augment = &spread;
-    let variants: Vec<Option<&Augment>> = match spreading {
-        Spreading::Always => vec![Some(spread)],
-        Spreading::WhereItHelps => vec![None, Some(spread)],
+    let plan = policy.plan(labelled.len());
+    let variants: Vec<Option<&Augment>> = match plan {
+        Plan::Plain => vec![None],
+        Plan::Spread => vec![Some(spread)],
+        Plan::Compare => vec![None, Some(spread)],
     };
     let rows: Vec<usize> = labelled.iter().map(|&n| graph.rows[n]).collect();
-    let (fitted, variant) = Head::fit_selected(head, &embeddings.gather(&rows), y, classes, None, stats, &variants)?;
-    Ok((fitted, variants[variant].is_some()))
+    let Selected { head: fitted, variant, compared } =
+        Head::fit_selected(head, &embeddings.gather(&rows), y, classes, None, stats, &variants)?;
+    let used = variants[variant].is_some();
+    if plan == Plan::Compare && compared {
+        policy.dropped_at = (!used).then_some(labelled.len());
+    }
+    Ok((fitted, used))
 }
 
 /// The most confident label-spreading guesses among `unlabelled` nodes, as
@@ -318,7 +371,10 @@ mod tests {
         let stats = Normalizer::fit_pool(&e, &graph.rows, &params).unwrap();
         let semi = SemiParams::default();
         let (head, used) = match spreading {
-            Some(s) => fit_with_graph(&params, &semi, s, &e, &graph, &labelled, y, &pool, 2, Some(&stats)).unwrap(),
+            Some(s) => {
+                let mut policy = SpreadingPolicy::new(s);
+                fit_with_graph(&params, &semi, &mut policy, &e, &graph, &labelled, y, &pool, 2, Some(&stats)).unwrap()
+            }
             None => (Head::fit_calibrated(&params, &e.gather(&labelled), y, 2, None, Some(&stats)).unwrap(), false),
         };
         let probs = head.score(&e, Some(&pool));
@@ -342,5 +398,41 @@ mod tests {
                 assert!(forced < plain - 0.1 && !kept && auto == plain, "{report}");
             }
         }
+    }
+
+    #[test]
+    fn auto_repeats_a_drop_until_the_labels_grow_by_a_quarter_or_shrink_and_never_a_keep() {
+        let mut policy = SpreadingPolicy::new(Spreading::WhereItHelps);
+        assert_eq!(policy.plan(40), Plan::Compare, "nothing compared yet");
+        policy.dropped_at = Some(40);
+        assert_eq!(policy.plan(40), Plan::Plain);
+        assert_eq!(policy.plan(49), Plan::Plain);
+        assert_eq!(policy.plan(50), Plan::Compare, "a quarter more labels");
+        assert_eq!(policy.plan(39), Plan::Compare, "labels deleted");
+        assert_eq!(SpreadingPolicy::new(Spreading::Always).plan(45), Plan::Spread);
+    }
+
+    #[test]
+    fn a_fit_records_a_dropping_comparison_and_the_next_fits_skip_spreading() {
+        let pool: Vec<usize> = (70..2000).collect();
+        let params = HeadParams::default();
+        let semi = SemiParams::default();
+        let fit = |by_topic: bool, policy: &mut SpreadingPolicy, m: usize| {
+            let (e, labels, graph) = topic_pool(by_topic);
+            let stats = Normalizer::fit_pool(&e, &graph.rows, &params).unwrap();
+            let labelled: Vec<usize> = (0..m).collect();
+            let y = &labels[..m];
+            fit_with_graph(&params, &semi, policy, &e, &graph, &labelled, y, &pool, 2, Some(&stats)).unwrap().1
+        };
+        let mut policy = SpreadingPolicy::new(Spreading::WhereItHelps);
+        // Four labels are too few for folds: the plain fit, and nothing recorded.
+        assert!(!fit(true, &mut policy, 4));
+        assert_eq!(policy.dropped_at, None);
+        assert!(fit(true, &mut policy, 60), "neighbours share a class: the comparison keeps spreading");
+        assert_eq!(policy.dropped_at, None, "a keep is compared again next time");
+        assert!(!fit(false, &mut policy, 60), "neighbours do not share a class: dropped");
+        assert_eq!(policy.dropped_at, Some(60));
+        assert!(!fit(true, &mut policy, 70), "70 < 75 labels: the drop is repeated without comparing");
+        assert_eq!(policy.dropped_at, Some(60));
     }
 }

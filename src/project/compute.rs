@@ -228,13 +228,13 @@ fn trainer_loop(
     let embeddings = data.embeddings;
     let num_classes = setup.config.label.classes.len();
     let spreading = semi::Spreading::for_setting(setup.config.model.semi_supervised);
-    let graph = spreading.and_then(|s| spreading_graph(&embeddings).map(|g| (s, g)));
+    let mut graph = spreading.and_then(|s| spreading_graph(&embeddings).map(|g| (semi::SpreadingPolicy::new(s), g)));
     let mut rng = ChaCha8Rng::seed_from_u64(setup.config.model.seed);
     let mut pool_stats = PoolStatsCache::default();
     for TrainerCommand::Train(job) in rx {
         let version = job.version;
         let train_labels = job.train.len();
-        let graph = graph.as_ref().map(|(s, g)| (*s, g));
+        let graph = graph.as_mut().map(|(policy, g)| (policy, &*g));
         let outcome = train_once(&setup, &embeddings, graph, num_classes, job, &mut pool_stats, &mut rng);
         if let Ok(TrainOutcome { head: Some(head), .. }) = &outcome {
             if let Ok(mut slot) = setup.current_head.write() {
@@ -270,7 +270,7 @@ fn spreading_graph(embeddings: &Embeddings) -> Option<KnnGraph> {
 fn train_once(
     setup: &TrainerSetup,
     embeddings: &Embeddings,
-    graph: Option<(semi::Spreading, &KnnGraph)>,
+    graph: Option<(&mut semi::SpreadingPolicy, &KnnGraph)>,
     num_classes: usize,
     job: TrainJob,
     pool_stats: &mut PoolStatsCache,
@@ -298,13 +298,13 @@ fn train_once(
             None
         };
         Some(match graph {
-            Some((spreading, graph)) => {
+            Some((policy, graph)) => {
                 // Graph nodes are embedding rows; pseudo-labels only for the unlabelled pool.
                 let params = semi::SemiParams::default();
                 let (head, pseudo_labels) = semi::fit_with_graph(
                     &setup.head,
                     &params,
-                    spreading,
+                    policy,
                     embeddings,
                     graph,
                     &rows,

@@ -451,7 +451,7 @@ impl Head {
         sample_weight: Option<&[f32]>,
         stats: Option<&Normalizer>,
     ) -> anyhow::Result<Head> {
-        Ok(Self::fit_selected(params, x, y, num_classes, sample_weight, stats, &[None])?.0)
+        Ok(Self::fit_selected(params, x, y, num_classes, sample_weight, stats, &[None])?.head)
     }
 
     /// `fit_calibrated` over several training sets built from the same labelled rows: each
@@ -460,9 +460,8 @@ impl Head {
     /// rebuilt from each fold's training labels only, so a held-out label never reaches the
     /// rows it is scored against. Within a variant the C (and prior) with the lowest
     /// calibrated out-of-fold NLL is kept; across variants the first stays unless a later one
-    /// has a lower NLL and no fewer held-out labels right (`choose_variant`). Returns the head
-    /// and the index of its variant. Without folds (too few labels) the first variant is
-    /// used, uncalibrated.
+    /// has a lower NLL and no fewer held-out labels right (`choose_variant`). Without folds
+    /// (too few labels) the first variant is used, uncalibrated, and nothing is compared.
     pub fn fit_selected(
         params: &HeadParams,
         x: &Tensor,
@@ -471,7 +470,7 @@ impl Head {
         sample_weight: Option<&[f32]>,
         stats: Option<&Normalizer>,
         augments: &[Option<&Augment>],
-    ) -> anyhow::Result<(Head, usize)> {
+    ) -> anyhow::Result<Selected> {
         let (n, d) = check_inputs(x, y, num_classes, sample_weight)?;
         ensure!(!augments.is_empty(), "no training set to fit");
         let x = x.to_kind(Kind::Float).contiguous();
@@ -499,7 +498,7 @@ impl Head {
             let Some(folds) = folds else {
                 let (xa, ya, wa) = with_extra(&x, y, sample_weight, extras[0].0.as_ref());
                 let head = Self::fit_inner(params, &xa, &ya, num_classes, wa.as_deref(), stats, None)?;
-                return Ok((head, 0));
+                return Ok(Selected { head, variant: 0, compared: false });
             };
             let search =
                 params.kind == HeadKind::Logistic && !params.c_candidates.is_empty() && n <= params.c_search_max_rows;
@@ -525,7 +524,7 @@ impl Head {
                     let Some((logits, rows)) =
                         out_of_fold(&p, &x, y, sample_weight, stats, &folds, fold_extras, &head)?
                     else {
-                        return Ok((head, variant));
+                        return Ok(Selected { head, variant, compared: false });
                     };
                     let yy: Vec<i64> = rows.iter().map(|&i| y[i]).collect();
                     let t = Tensor::from_slice(&logits).reshape([rows.len() as i64, num_classes as i64]);
@@ -541,11 +540,13 @@ impl Head {
                 }
             }
             let chosen = choose_variant(&best);
+            let compared = extras.len() > 1;
             match best.into_iter().nth(chosen).flatten() {
-                Some((_, head, _)) => Ok((head, chosen)),
+                Some((_, head, _)) => Ok(Selected { head, variant: chosen, compared }),
                 None => {
                     let (xa, ya, wa) = with_extra(&x, y, sample_weight, extras[0].0.as_ref());
-                    Ok((Self::fit_inner(params, &xa, &ya, num_classes, wa.as_deref(), stats, None)?, 0))
+                    let head = Self::fit_inner(params, &xa, &ya, num_classes, wa.as_deref(), stats, None)?;
+                    Ok(Selected { head, variant: 0, compared: false })
                 }
             }
         })
@@ -762,6 +763,14 @@ fn choose_variant(best: &[Option<(f64, Head, usize)>]) -> usize {
         }
     }
     chosen.0
+}
+
+/// What `Head::fit_selected` fitted: the head, the index of its training set among those
+/// offered, and whether held-out labels chose it (false without folds or with one set).
+pub struct Selected {
+    pub head: Head,
+    pub variant: usize,
+    pub compared: bool,
 }
 
 /// Extra training rows a fit adds to its labelled rows (pseudo-labels): features `[m, d]`,
@@ -1194,7 +1203,7 @@ mod tests {
             }))
         };
         let params = HeadParams { calibration_folds: 3, ..HeadParams::default() };
-        let (_, variant) = Head::fit_selected(&params, &x, y, 2, None, None, &[Some(&copy)]).unwrap();
+        let variant = Head::fit_selected(&params, &x, y, 2, None, None, &[Some(&copy)]).unwrap().variant;
         assert_eq!(variant, 0);
         let calls = calls.into_inner();
         assert_eq!(calls.len(), 4, "the full fit and three folds");
@@ -1226,9 +1235,13 @@ mod tests {
         };
         let (truth, flipped) = (extra(false), extra(true));
         let params = HeadParams::default();
-        let (_, kept) = Head::fit_selected(&params, &x, y, 2, None, None, &[None, Some(&truth)]).unwrap();
-        assert_eq!(kept, 1, "correct extra labels predict held-out labels better");
-        let (_, kept) = Head::fit_selected(&params, &x, y, 2, None, None, &[None, Some(&flipped)]).unwrap();
-        assert_eq!(kept, 0, "flipped extra labels are dropped");
+        let kept = Head::fit_selected(&params, &x, y, 2, None, None, &[None, Some(&truth)]).unwrap();
+        assert!(kept.compared);
+        assert_eq!(kept.variant, 1, "correct extra labels predict held-out labels better");
+        let kept = Head::fit_selected(&params, &x, y, 2, None, None, &[None, Some(&flipped)]).unwrap();
+        assert!(kept.compared);
+        assert_eq!(kept.variant, 0, "flipped extra labels are dropped");
+        let few = Head::fit_selected(&params, &x.narrow(0, 0, 3), &y[..3], 2, None, None, &[None, Some(&truth)]);
+        assert!(!few.unwrap().compared, "three labels are too few for folds");
     }
 }
