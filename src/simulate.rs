@@ -207,7 +207,8 @@ struct Trained {
     pseudo_labels: Option<bool>,
 }
 
-/// The pool's neighbour graph (built once per run) for semi-supervised fits.
+/// The pool's neighbour graph (built once per run) and the run's spreading policy (what
+/// `auto` last dropped) for semi-supervised fits.
 struct SemiContext {
     policy: semi::SpreadingPolicy,
     graph: semi::KnnGraph,
