@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use lightbulb::config::task::HeadChoice;
 use lightbulb::config::{load_task, TaskConfig};
@@ -206,6 +207,10 @@ struct SimulateArgs {
     /// (default: the config's setting, off unless set).
     #[arg(long)]
     covariance_prior: Option<f64>,
+    /// Also write the labels the strategy asked for, in order, and the test set to this CSV
+    /// (`path,label,set,order`).
+    #[arg(long)]
+    picks: Option<PathBuf>,
     /// Print one JSON object on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -307,6 +312,11 @@ fn run(command: Command, assets_given: bool, assets: &std::path::Path) -> anyhow
             }
             let data = simulate::prepare(&task, &args.truth, assets, true)?;
             let report = simulate::run(&data, &opts)?;
+            if let Some(path) = &args.picks {
+                let csv = simulate::picks_csv(&data, &report, &task.label.classes)?;
+                lightbulb::ml::cache::write_atomic(path, &csv)
+                    .with_context(|| format!("writing the picks to {}", path.display()))?;
+            }
             if args.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

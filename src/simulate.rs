@@ -94,6 +94,8 @@ pub struct SimulationReport {
 /// Item embeddings with their truth: the universe a simulation runs over.
 pub struct Labelled {
     pub embeddings: Embeddings,
+    /// Identity of the item at each position (its path or row key, as in truth files).
+    pub ids: Vec<String>,
     /// Embedding rows that have a truth label, and the class of each.
     pub rows: Vec<usize>,
     pub classes: Vec<i64>,
@@ -142,12 +144,12 @@ pub fn prepare(config: &TaskConfig, truth_path: &Path, assets: &Path, show_progr
         &config.output_dir().join("embeddings"),
         show_progress,
     )?;
-    let mut rows = Vec::new();
-    let mut classes = Vec::new();
+    let (mut ids, mut rows, mut classes) = (Vec::new(), Vec::new(), Vec::new());
     let mut unknown = 0;
     for (item, row) in dataset.items.iter().zip(&embedded.row_of_item) {
         match (truth.get(&item.id), row) {
             (Some(&class), Some(row)) => {
+                ids.push(item.id.clone());
                 rows.push(*row);
                 classes.push(class);
             }
@@ -163,6 +165,7 @@ pub fn prepare(config: &TaskConfig, truth_path: &Path, assets: &Path, show_progr
     }
     Ok(Labelled {
         embeddings: embedded.embeddings,
+        ids,
         rows,
         classes,
         num_classes: config.label.classes.len(),
@@ -170,6 +173,23 @@ pub fn prepare(config: &TaskConfig, truth_path: &Path, assets: &Path, show_progr
         embedded: embedded.computed,
         skipped: embedded.skipped.len(),
     })
+}
+
+/// A run's training labels and test set as CSV, `path,label,set,order`: the `train` rows in the
+/// order the strategy asked for them (`order` from 1), then the `test` rows (no order). `path` is
+/// the item's identity as in truth files, so the design a strategy chose can be analysed or
+/// replayed (`bench/design_bound.py --picks`).
+pub fn picks_csv(data: &Labelled, report: &SimulationReport, class_names: &[String]) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["path", "label", "set", "order"])?;
+    let name = |p: usize| usize::try_from(data.classes[p]).ok().and_then(|c| class_names.get(c)).map_or("", |n| n);
+    for (order, &p) in report.picked.iter().enumerate() {
+        w.write_record([data.ids[p].as_str(), name(p), "train", &(order + 1).to_string()])?;
+    }
+    for &p in &report.test {
+        w.write_record([data.ids[p].as_str(), name(p), "test", ""])?;
+    }
+    w.into_inner().map_err(|e| anyhow::anyhow!("writing the picks: {e}"))
 }
 
 /// Stratified split of positions `0..classes.len()` into (pool, test).
@@ -409,6 +429,7 @@ mod tests {
         }
         Labelled {
             embeddings,
+            ids: (0..400).map(|i| format!("blob/{i:03}.txt")).collect(),
             rows: (0..400).collect(),
             classes,
             num_classes: 4,
@@ -459,6 +480,30 @@ mod tests {
         assert_eq!(a.picked, b.picked);
         let acc = |r: &SimulationReport| r.curve.iter().map(|p| p.accuracy).collect::<Vec<_>>();
         assert_eq!(acc(&a), acc(&b));
+    }
+
+    #[test]
+    fn picks_csv_lists_the_training_labels_in_order_then_the_test_set() {
+        let data = blobs();
+        let report = run(&data, &options(StrategyKind::DEFAULT)).unwrap();
+        let names: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let bytes = picks_csv(&data, &report, &names).unwrap();
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        assert_eq!(reader.headers().unwrap(), vec!["path", "label", "set", "order"]);
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), report.picked.len() + report.test.len());
+        let (train, test) = rows.split_at(report.picked.len());
+        for (i, (row, &p)) in train.iter().zip(&report.picked).enumerate() {
+            assert_eq!(row[0], data.ids[p]);
+            assert_eq!(row[1], names[data.classes[p] as usize]);
+            assert_eq!((&row[2], &row[3]), ("train", (i + 1).to_string().as_str()));
+        }
+        for (row, &p) in test.iter().zip(&report.test) {
+            assert_eq!(
+                (&row[0], &row[1], &row[2], &row[3]),
+                (data.ids[p].as_str(), names[data.classes[p] as usize].as_str(), "test", "")
+            );
+        }
     }
 
     #[test]
