@@ -310,6 +310,12 @@ fn run(command: Command, assets_given: bool, assets: &std::path::Path) -> anyhow
             if !(0.0..1.0).contains(&opts.test_fraction) || opts.test_fraction == 0.0 {
                 anyhow::bail!("--test-fraction must be in (0, 1), got {}", opts.test_fraction);
             }
+            // Checked before the run, which can take minutes, rather than when writing after it.
+            if let Some(dir) = args.picks.as_deref().and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.is_dir() {
+                    anyhow::bail!("--picks: the directory {} does not exist", dir.display());
+                }
+            }
             let data = simulate::prepare(&task, &args.truth, assets, true)?;
             let report = simulate::run(&data, &opts)?;
             if let Some(path) = &args.picks {
