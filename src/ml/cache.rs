@@ -309,9 +309,13 @@ fn sanitize(id: &str) -> String {
     id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
 }
 
-/// Writes a whole file via a temporary sibling and a rename, so readers never see half of it.
+/// Writes a whole file via a temporary sibling and a rename, so readers never see half of it,
+/// and syncs it first, so an acknowledged write survives a crash. The sibling is hidden and
+/// keeps the whole file name (`.picks.csv.tmp`): replacing only the extension could overwrite a
+/// file of the caller's that happens to be named like it (`picks.tmp`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
     {
         let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(bytes)?;
