@@ -27,7 +27,6 @@ from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import design_bound as db  # noqa: E402
-from sklearn_baseline import load_cache, load_truth, match_truth  # noqa: E402
 
 COMMITTEE = 5
 
@@ -67,38 +66,22 @@ def main():
     ap.add_argument("--name", default="")
     args = ap.parse_args()
 
-    _meta, ids, vectors = load_cache(args.cache)
-    labels = match_truth(load_truth(args.truth), ids, args.truth, args.dataset_dir)
-    keep = [i for i, item in enumerate(ids) if item in labels]
-    if len(keep) > args.max_rows:
-        keep = sorted(np.random.default_rng(0).choice(keep, args.max_rows, replace=False))
-    names = sorted({labels[ids[i]] for i in keep})
-    y = np.array([names.index(labels[ids[i]]) for i in keep])
-    z = db.head_features(vectors[keep])
-    p, _ = db.oracle_probabilities(z, y, args.oracle_c)
-    oracle = db.FlatFisher(z, p)
-    fisher = oracle.information(np.full(len(keep), 1.0 / len(keep)))
-    lam = oracle.penalty(args.c)
+    problem = db.oracle_problem(args.cache, args.truth, args.dataset_dir, args.max_rows, args.c, args.oracle_c)
+    z, y, oracle, fisher, lam = problem.z, problem.y, problem.fisher_model, problem.fisher, problem.lam
 
     rng = np.random.default_rng(args.seed)
     taken = np.zeros(len(z), bool)
     taken[rng.choice(len(z), args.start, replace=False)] = True
     while taken.sum() < args.budget:
         rows = np.flatnonzero(taken)
-        probs = current_probabilities(z, y, rows, len(names), args.c, args.weights, rng)
+        probs = current_probabilities(z, y, rows, len(problem.classes), args.c, args.weights, rng)
         s = (1.0 - (probs * probs).sum(axis=1)) / 2.0
         pick_fisher = (z * s[:, None]).T @ z / len(z)
         inv = np.linalg.inv((z[rows] * s[rows, None]).T @ z[rows] + lam)
         for _ in range(min(args.step, args.budget - len(rows))):
-            b = z @ inv
-            cut = s * ((b @ pick_fisher) * b).sum(axis=1) / (1.0 + s * (b * z).sum(axis=1))
-            cut[taken] = -np.inf
-            i = int(np.argmax(cut))
-            taken[i] = True
-            u = inv @ z[i]
-            inv -= s[i] * np.outer(u, u) / (1.0 + s[i] * float(z[i] @ u))
+            db.bait_pick(z, s, pick_fisher, inv, taken)
     value = db.risk(fisher, oracle.information(taken.astype(float)) + lam)[0]
-    print(json.dumps({"name": args.name, "weights": args.weights, "seed": args.seed, "rows": len(keep),
+    print(json.dumps({"name": args.name, "weights": args.weights, "seed": args.seed, "rows": len(problem.keep),
                       "labels": int(taken.sum()), "risk": value}))
 
 

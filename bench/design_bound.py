@@ -51,6 +51,7 @@ import csv
 import json
 import os
 import sys
+from collections import namedtuple
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -191,18 +192,11 @@ def main():
     ap.add_argument("--name", default="", help="label for the JSON line")
     args = ap.parse_args()
 
-    _meta, ids, vectors = load_cache(args.cache)
-    labels = match_truth(load_truth(args.truth), ids, args.truth, args.dataset_dir)
-    keep = [i for i, item in enumerate(ids) if item in labels]
-    if len(keep) > args.max_rows:
-        keep = sorted(np.random.default_rng(0).choice(keep, args.max_rows, replace=False))
-    classes = sorted({labels[ids[i]] for i in keep})
-    y = np.array([classes.index(labels[ids[i]]) for i in keep])
-    z = head_features(vectors[keep])
-    p, oracle_accuracy = oracle_probabilities(z, y, args.oracle_c)
-    fisher_model = (BlockFisher if args.exact else FlatFisher)(z, p)
-    fisher = fisher_model.information(np.full(len(keep), 1.0 / len(keep)))
-    lam = fisher_model.penalty(args.c)
+    problem = oracle_problem(args.cache, args.truth, args.dataset_dir, args.max_rows, args.c, args.oracle_c,
+                             BlockFisher if args.exact else FlatFisher)
+    ids, keep, classes, z = problem.ids, problem.keep, problem.classes, problem.z
+    fisher_model, fisher, lam = problem.fisher_model, problem.fisher, problem.lam
+    oracle_accuracy = problem.oracle_accuracy
 
     counts = [int(v) for v in args.labels.split(",") if v.strip()]
     reference = sampled_risk(fisher_model, fisher, lam, args.reference, args.draws)
@@ -227,6 +221,41 @@ def main():
     print(json.dumps(out))
 
 
+Problem = namedtuple("Problem", "ids keep classes y z fisher_model fisher lam oracle_accuracy")
+
+
+def oracle_problem(cache, truth, dataset_dir, max_rows, c, oracle_c, fisher_kind=None):
+    """The rows of the cache that have a truth label (a uniform subsample of `max_rows` above
+    that), their head features, the oracle's Fisher model over them (`fisher_kind`, flat by
+    default), the pool's mean Fisher `F` and the head's penalty at `c`."""
+    _meta, ids, vectors = load_cache(cache)
+    labels = match_truth(load_truth(truth), ids, truth, dataset_dir)
+    keep = [i for i, item in enumerate(ids) if item in labels]
+    if len(keep) > max_rows:
+        keep = sorted(np.random.default_rng(0).choice(keep, max_rows, replace=False))
+    classes = sorted({labels[ids[i]] for i in keep})
+    y = np.array([classes.index(labels[ids[i]]) for i in keep])
+    z = head_features(vectors[keep])
+    p, oracle_accuracy = oracle_probabilities(z, y, oracle_c)
+    fisher_model = (fisher_kind or FlatFisher)(z, p)
+    fisher = fisher_model.information(np.full(len(keep), 1.0 / len(keep)))
+    return Problem(ids, keep, classes, y, z, fisher_model, fisher, fisher_model.penalty(c), oracle_accuracy)
+
+
+def bait_pick(z, s, pick_fisher, inv, taken):
+    """BAIT's greedy step: marks in `taken` the row not yet taken whose label cuts
+    `tr(pick_fisher H^-1)` the most under weights `s`, and updates `inv` (`H^-1`) in place by
+    Sherman-Morrison. Returns the row."""
+    b = z @ inv
+    cut = s * ((b @ pick_fisher) * b).sum(axis=1) / (1.0 + s * (b * z).sum(axis=1))
+    cut[taken] = -np.inf
+    i = int(np.argmax(cut))
+    taken[i] = True
+    u = inv @ z[i]
+    inv -= s[i] * np.outer(u, u) / (1.0 + s[i] * float(z[i] @ u))
+    return i
+
+
 def greedy_design(fisher_model, fisher, lam, counts, informed=True):
     """R after each of `counts` labels, picked one at a time, each the row that cuts R the most
     given the ones before (BAIT's greedy step, with the oracle's probabilities): actual sets of
@@ -241,13 +270,7 @@ def greedy_design(fisher_model, fisher, lam, counts, informed=True):
     taken = np.zeros(len(z), bool)
     path = {}
     for step in range(1, max(counts) + 1):
-        b = z @ inv
-        cut = s * ((b @ pick_fisher) * b).sum(axis=1) / (1.0 + s * (b * z).sum(axis=1))
-        cut[taken] = -np.inf
-        i = int(np.argmax(cut))
-        taken[i] = True
-        u = inv @ z[i]
-        inv -= s[i] * np.outer(u, u) / (1.0 + s[i] * float(z[i] @ u))
+        bait_pick(z, s, pick_fisher, inv, taken)
         if step in counts:
             # Recomputed from the rows rather than read off `inv`: no drift from the updates.
             path[step] = risk(fisher, fisher_model.information(taken.astype(float)) + lam)[0]
