@@ -88,6 +88,7 @@ fn main() {
             embeddings: &emb,
             candidates: &rows,
             labelled: &labelled,
+            labels: &y,
             probs: Some(&probs),
             num_classes: classes,
             head: Some(&head),

@@ -324,12 +324,14 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
         let want = next_stop(labelled.len(), opts.step, budget) - labelled.len();
         let cand_rows: Vec<usize> = unlabelled.iter().map(|&p| data.rows[p]).collect();
         let lab_rows: Vec<usize> = labelled.iter().map(|&p| data.rows[p]).collect();
+        let lab_y: Vec<i64> = labelled.iter().map(|&p| data.classes[p]).collect();
         let probs =
             model.as_ref().filter(|_| opts.strategy.needs_model()).map(|m| score_positions(&m.head, data, &unlabelled));
         let pool_view = Pool {
             embeddings: &data.embeddings,
             candidates: &cand_rows,
             labelled: &lab_rows,
+            labels: &lab_y,
             probs: probs.as_deref(),
             num_classes: c,
             head: model.as_ref().filter(|_| opts.strategy.needs_model()).map(|m| &m.head),

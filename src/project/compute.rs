@@ -358,6 +358,7 @@ fn train_once(
         embeddings,
         candidates: &candidates,
         labelled: &rows,
+        labels: &y,
         probs: pool_probs.as_deref().filter(|_| job.strategy.needs_model()),
         num_classes,
         head: head.as_deref().filter(|_| job.strategy.needs_model()),
