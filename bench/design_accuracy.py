@@ -35,7 +35,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bait_proxy_loop as loop  # noqa: E402
 import design_bound as db  # noqa: E402
-from sklearn_baseline import load_cache, load_truth, match_truth, stratified_split  # noqa: E402
+from sklearn_baseline import stratified_split  # noqa: E402
 
 
 C_GRID = (0.01, 0.1, 1.0)
@@ -64,8 +64,8 @@ def accuracy(z, y, rows, test, c):
         p = cross_val_predict(LogisticRegression(C=grid_c, max_iter=1000, fit_intercept=False), z[rows], y[rows],
                               cv=folds, method="predict_proba")
         losses.append(log_loss(y[rows], p, labels=np.unique(y[rows])))
-    return {"fixed": right(fit(c)), "cv": right(fit(C_GRID[int(np.argmin(losses))])),
-            "cv_c": C_GRID[int(np.argmin(losses))]}
+    chosen = C_GRID[int(np.argmin(losses))]
+    return {"fixed": right(fit(c)), "cv": right(fit(chosen)), "cv_c": chosen}
 
 
 def loop_set(z, y, c, start, step, budget, rng, temperature=1.0, weights_c=None):
@@ -84,10 +84,7 @@ def loop_set(z, y, c, start, step, budget, rng, temperature=1.0, weights_c=None)
 
 def greedy_sets(z, s, lam, counts):
     """The oracle greedy's first `n` picks for every `n` in `counts`."""
-    pick_fisher = (z * s[:, None]).T @ z / len(z)
-    inv = np.linalg.inv(lam)
-    taken = np.zeros(len(z), bool)
-    order = [db.bait_pick(z, s, pick_fisher, inv, taken) for _ in range(max(counts))]
+    order = db.greedy_order(z, s, (z * s[:, None]).T @ z / len(z), lam, max(counts))
     return {n: np.array(order[:n]) for n in counts}
 
 
@@ -109,20 +106,13 @@ def main():
     ap.add_argument("--name", default="")
     args = ap.parse_args()
 
-    _meta, ids, vectors = load_cache(args.cache)
-    labels = match_truth(load_truth(args.truth), ids, args.truth, args.dataset_dir)
-    keep = [i for i, item in enumerate(ids) if item in labels]
-    if len(keep) > args.max_rows:
-        keep = sorted(np.random.default_rng(0).choice(keep, args.max_rows, replace=False))
-    classes = sorted({labels[ids[i]] for i in keep})
-    y_all = np.array([classes.index(labels[ids[i]]) for i in keep])
-    z_all = db.head_features(vectors[keep])
+    _ids, _keep, classes, y_all, z_all = db.labelled_rows(args.cache, args.truth, args.dataset_dir, args.max_rows)
     rng = np.random.default_rng(args.seed)
     test, pool = stratified_split(y_all, len(classes), args.test_fraction, rng)
     test, pool = np.asarray(test), np.asarray(pool)
     z, y = z_all[pool], y_all[pool]
     p, oracle_accuracy = db.oracle_probabilities(z, y, args.oracle_c)
-    s = (1.0 - (p * p).sum(axis=1)) / 2.0
+    s = db.FlatFisher(z, p).s
     lam = db.penalty(z.shape[1], args.c)
 
     def score(rows):

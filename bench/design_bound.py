@@ -233,10 +233,13 @@ def main():
 Problem = namedtuple("Problem", "ids keep classes y z fisher_model fisher lam oracle_accuracy")
 
 
-def oracle_problem(cache, truth, dataset_dir, max_rows, c, oracle_c, fisher_kind=None):
+Rows = namedtuple("Rows", "ids keep classes y z")
+
+
+def labelled_rows(cache, truth, dataset_dir, max_rows):
     """The rows of the cache that have a truth label (a uniform subsample of `max_rows` above
-    that), their head features, the oracle's Fisher model over them (`fisher_kind`, flat by
-    default), the pool's mean Fisher `F` and the head's penalty at `c`."""
+    that): the cache's ids, the kept rows' indices into them, the class names, each kept row's
+    class and its head features."""
     _meta, ids, vectors = load_cache(cache)
     labels = match_truth(load_truth(truth), ids, truth, dataset_dir)
     keep = [i for i, item in enumerate(ids) if item in labels]
@@ -244,7 +247,13 @@ def oracle_problem(cache, truth, dataset_dir, max_rows, c, oracle_c, fisher_kind
         keep = sorted(np.random.default_rng(0).choice(keep, max_rows, replace=False))
     classes = sorted({labels[ids[i]] for i in keep})
     y = np.array([classes.index(labels[ids[i]]) for i in keep])
-    z = head_features(vectors[keep])
+    return Rows(ids, keep, classes, y, head_features(vectors[keep]))
+
+
+def oracle_problem(cache, truth, dataset_dir, max_rows, c, oracle_c, fisher_kind=None):
+    """`labelled_rows`, the oracle's Fisher model over them (`fisher_kind`, flat by default),
+    the pool's mean Fisher `F` and the head's penalty at `c`."""
+    ids, keep, classes, y, z = labelled_rows(cache, truth, dataset_dir, max_rows)
     p, oracle_accuracy = oracle_probabilities(z, y, oracle_c)
     fisher_model = (fisher_kind or FlatFisher)(z, p)
     fisher = fisher_model.information(np.full(len(keep), 1.0 / len(keep)))
@@ -275,15 +284,22 @@ def greedy_design(fisher_model, fisher, lam, counts, informed=True):
     z = fisher_model.z
     s = fisher_model.s if informed else np.full(len(z), fisher_model.s.mean())
     pick_fisher = fisher if informed else (z * s[:, None]).T @ z / len(z)
+    order = greedy_order(z, s, pick_fisher, lam, max(counts))
+    path = {}
+    for n in counts:
+        weights = np.zeros(len(z))
+        weights[order[:n]] = 1.0
+        # Recomputed from the rows rather than read off BAIT's running inverse: no drift.
+        path[n] = risk(fisher, fisher_model.information(weights) + lam)[0]
+    return path
+
+
+def greedy_order(z, s, pick_fisher, lam, n):
+    """The first `n` rows BAIT's greedy step picks, in order, starting from no labels (ridge
+    `lam`) under weights `s` and the pool Fisher `pick_fisher`."""
     inv = np.linalg.inv(lam)
     taken = np.zeros(len(z), bool)
-    path = {}
-    for step in range(1, max(counts) + 1):
-        bait_pick(z, s, pick_fisher, inv, taken)
-        if step in counts:
-            # Recomputed from the rows rather than read off `inv`: no drift from the updates.
-            path[step] = risk(fisher, fisher_model.information(taken.astype(float)) + lam)[0]
-    return path
+    return [bait_pick(z, s, pick_fisher, inv, taken) for _ in range(n)]
 
 
 def sampled_risk(fisher_model, fisher, lam, n, draws, seed=0):
