@@ -103,20 +103,29 @@ def current_probabilities(z, y, rows, classes, c, weights, rng, graph=None):
 
 
 def bait_loop(z, lam, start, step, budget, rng, probabilities):
-    """The rows BAIT labels (a boolean mask over `z`): `start` uniform random ones, then rounds
-    of `step`, each picked greedily under the weights of `probabilities(labelled rows)` (the
-    pool's class probabilities from a model of those labels) with ridge `lam`."""
+    """The rows BAIT labels (a boolean mask over `z`): `start` uniform random ones, then the
+    rounds of `bait_rounds`."""
     taken = np.zeros(len(z), bool)
-    taken[rng.choice(len(z), start, replace=False)] = True
-    while taken.sum() < budget:
-        rows = np.flatnonzero(taken)
+    taken[bait_rounds(z, lam, rng.choice(len(z), start, replace=False), step, budget, probabilities)] = True
+    return taken
+
+
+def bait_rounds(z, lam, first, step, budget, probabilities):
+    """The rows of `z` BAIT labels, in order: the rows `first`, then rounds of `step`, each
+    picked greedily under the weights of `probabilities(labelled rows)` (the pool's class
+    probabilities from a model of those labels) with ridge `lam`, up to `budget` rows."""
+    order = [int(r) for r in first]
+    taken = np.zeros(len(z), bool)
+    taken[order] = True
+    while len(order) < budget:
+        rows = np.array(order)
         probs = probabilities(rows)
         s = (1.0 - (probs * probs).sum(axis=1)) / 2.0
         pick_fisher = (z * s[:, None]).T @ z / len(z)
         inv = np.linalg.inv((z[rows] * s[rows, None]).T @ z[rows] + lam)
-        for _ in range(min(step, budget - len(rows))):
-            db.bait_pick(z, s, pick_fisher, inv, taken)
-    return taken
+        for _ in range(min(step, budget - len(order))):
+            order.append(db.bait_pick(z, s, pick_fisher, inv, taken))
+    return order
 
 
 def main():

@@ -250,6 +250,7 @@ fn train(
         return Ok(None);
     }
     let y: Vec<i64> = labelled.iter().map(|&p| data.classes[p]).collect();
+    let head_params = HeadParams { designed_labels: opts.strategy.designs_labels(), ..opts.head.clone() };
     let (mut head, pseudo_labels) = match semi_ctx {
         Some(ctx) => {
             let node = |p: &usize| ctx.node_of_position.get(p).copied();
@@ -257,7 +258,7 @@ fn train(
             let pool_nodes: Vec<usize> = unlabelled.iter().filter_map(node).collect();
             let params = semi::SemiParams::default();
             let (head, used) = semi::fit_with_graph(
-                &opts.head,
+                &head_params,
                 &params,
                 &mut ctx.policy,
                 &data.embeddings,
@@ -273,7 +274,7 @@ fn train(
         None => {
             let rows: Vec<usize> = labelled.iter().map(|&p| data.rows[p]).collect();
             let head =
-                Head::fit_calibrated(&opts.head, &data.embeddings.gather(&rows), &y, data.num_classes, None, stats)?;
+                Head::fit_calibrated(&head_params, &data.embeddings.gather(&rows), &y, data.num_classes, None, stats)?;
             (head, None)
         }
     };

@@ -287,6 +287,7 @@ fn train_once(
     // counts as labelled (as in the simulator, whose curves chose the strategies; TEST labels
     // never shape the model, so BAIT's Hessian must not count them either).
     let rows: Vec<usize> = job.train.iter().map(|&(r, _)| r).collect();
+    let head_params = HeadParams { designed_labels: job.strategy.designs_labels(), ..setup.head.clone() };
     let mut head = if seen.len() >= 2 {
         // Feature statistics of the training items and the unlabelled pool (no labels
         // involved, no TEST items): the labelled items alone are not a random sample once a
@@ -302,7 +303,7 @@ fn train_once(
                 // Graph nodes are embedding rows; pseudo-labels only for the unlabelled pool.
                 let params = semi::SemiParams::default();
                 let (head, pseudo_labels) = semi::fit_with_graph(
-                    &setup.head,
+                    &head_params,
                     &params,
                     policy,
                     embeddings,
@@ -316,7 +317,7 @@ fn train_once(
                 tracing::debug!(labels = rows.len(), pseudo_labels, "trained with label spreading");
                 head
             }
-            None => Head::fit_calibrated(&setup.head, &embeddings.gather(&rows), &y, num_classes, None, stats)?,
+            None => Head::fit_calibrated(&head_params, &embeddings.gather(&rows), &y, num_classes, None, stats)?,
         })
     } else {
         None

@@ -73,6 +73,13 @@ pub struct HeadParams {
     pub c_candidates: Vec<f64>,
     /// Above this many training rows `fit_calibrated` skips the C search and uses `c`.
     pub c_search_max_rows: usize,
+    /// The training labels were chosen by a query strategy rather than drawn uniformly at
+    /// random. Their folds then compare fits by `calibration::selection_nll` (sharpened by
+    /// the fitted temperature, never cooled) instead of the calibrated NLL, which over such
+    /// labels favours weakly regularised fits that rank the pool worse. Uniform labels keep
+    /// the calibrated NLL: there it estimates the pool's without bias, and a fit that needs
+    /// cooling can still be the most accurate (a signal along a low-variance direction).
+    pub designed_labels: bool,
     /// Logistic L-BFGS iteration cap and gradient tolerance (max |grad|).
     pub max_iter: usize,
     pub tol: f64,
@@ -125,6 +132,7 @@ impl Default for HeadParams {
             c: 1.0,
             c_candidates: vec![0.01, 0.1, 1.0],
             c_search_max_rows: 3000,
+            designed_labels: false,
             max_iter: 500,
             tol: 1e-5,
             class_weighting: true,
@@ -442,7 +450,9 @@ impl Head {
     ///
     /// For the logistic head the same folds also choose the regularisation: each of
     /// `params.c_candidates` (when non-empty and n <= `params.c_search_max_rows`) is scored by
-    /// its calibrated out-of-fold NLL and the best one is kept (`params().c` says which).
+    /// its calibrated out-of-fold NLL (with `params.designed_labels`: sharpened by its
+    /// temperature but never cooled, `calibration::selection_nll`), and the best one is kept
+    /// (`params().c` says which).
     pub fn fit_calibrated(
         params: &HeadParams,
         x: &Tensor,
@@ -459,7 +469,7 @@ impl Head {
     /// from them (pseudo-labels). Every variant is scored by the same folds, its extra rows
     /// rebuilt from each fold's training labels only, so a held-out label never reaches the
     /// rows it is scored against. Within a variant the C (and prior) with the lowest
-    /// calibrated out-of-fold NLL is kept; across variants the first stays unless a later one
+    /// out-of-fold NLL (as `fit_calibrated` scores it) is kept; across variants the first stays unless a later one
     /// has a lower NLL and no fewer held-out labels right (`choose_variant`). Without folds
     /// (too few labels) the first variant is used, uncalibrated, and nothing is compared.
     pub fn fit_selected(
@@ -529,8 +539,12 @@ impl Head {
                     let yy: Vec<i64> = rows.iter().map(|&i| y[i]).collect();
                     let t = Tensor::from_slice(&logits).reshape([rows.len() as i64, num_classes as i64]);
                     head.temperature = crate::ml::calibration::fit_temperature(&t, &yy);
-                    let score = crate::ml::calibration::nll(&logits, &yy, num_classes, head.temperature);
-                    tracing::debug!(variant, c, score, temperature = head.temperature, "calibrated out-of-fold NLL");
+                    let score = if params.designed_labels {
+                        crate::ml::calibration::selection_nll(&logits, &yy, num_classes, head.temperature)
+                    } else {
+                        crate::ml::calibration::nll(&logits, &yy, num_classes, head.temperature)
+                    };
+                    tracing::debug!(variant, c, score, temperature = head.temperature, "out-of-fold NLL");
                     // Strictly better only: on ties the earlier (stronger-regularised) C stays.
                     if best[variant].as_ref().is_none_or(|(s, _, _)| score < *s - 1e-9) {
                         let predicted = crate::ml::metrics::argmax_rows(&logits, num_classes);
@@ -1243,5 +1257,21 @@ mod tests {
         assert_eq!(kept.variant, 0, "flipped extra labels are dropped");
         let few = Head::fit_selected(&params, &x.narrow(0, 0, 3), &y[..3], 2, None, None, &[None, Some(&truth)]);
         assert!(!few.unwrap().compared, "three labels are too few for folds");
+    }
+
+    #[test]
+    fn designed_labels_compare_fits_without_cooling_them() {
+        // 40 random labels along a narrow factor: every C's out-of-fold logits are too
+        // confident (fitted T 2.7-7.4), the weakest regularisation most of all, and it is also
+        // the most accurate. The calibrated NLL keeps it; scored without cooling, the
+        // strongest regularisation wins.
+        let (emb, y) = latent_pool(false);
+        let plain = HeadParams::default();
+        let norm = Normalizer::fit_pool(&emb, &(0..3000).collect::<Vec<_>>(), &plain).unwrap();
+        let x = emb.gather(&(0..40).collect::<Vec<_>>());
+        let chosen =
+            |params: &HeadParams| Head::fit_calibrated(params, &x, &y[..40], 2, None, Some(&norm)).unwrap().params().c;
+        assert_eq!(chosen(&plain), 1.0);
+        assert_eq!(chosen(&HeadParams { designed_labels: true, ..plain.clone() }), 0.01);
     }
 }

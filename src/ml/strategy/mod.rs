@@ -107,6 +107,12 @@ impl StrategyKind {
     pub fn needs_model(self) -> bool {
         !matches!(self, Self::Random | Self::Kcenter)
     }
+
+    /// Whether the labels it asks for are anything but a uniform sample of the pool (the
+    /// head's cross-validation then scores fits as `HeadParams::designed_labels` says).
+    pub fn designs_labels(self) -> bool {
+        self != Self::Random
+    }
 }
 
 impl FromStr for StrategyKind {
