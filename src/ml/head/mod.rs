@@ -469,9 +469,10 @@ impl Head {
     /// from them (pseudo-labels). Every variant is scored by the same folds, its extra rows
     /// rebuilt from each fold's training labels only, so a held-out label never reaches the
     /// rows it is scored against. Within a variant the C (and prior) with the lowest
-    /// out-of-fold NLL (as `fit_calibrated` scores it) is kept; across variants the first stays unless a later one
-    /// has a lower NLL and no fewer held-out labels right (`choose_variant`). Without folds
-    /// (too few labels) the first variant is used, uncalibrated, and nothing is compared.
+    /// out-of-fold NLL (as `fit_calibrated` scores it) is kept; across variants the first
+    /// stays unless a later one has a lower NLL and no fewer held-out labels right
+    /// (`choose_variant`). Without folds (too few labels) the first variant is used,
+    /// uncalibrated, and nothing is compared.
     pub fn fit_selected(
         params: &HeadParams,
         x: &Tensor,
