@@ -317,11 +317,18 @@ def sampled_risk(fisher_model, fisher, lam, n, draws, seed=0):
     return float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(draws))
 
 
+def read_picks(path):
+    """The rows of a `lightbulb simulate --picks` CSV: (the `train` rows in the order the
+    strategy asked for them, the `test` rows), each a dict of `path,label,set,order`."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    train = sorted((row for row in rows if row["set"] == "train"), key=lambda row: int(row["order"]))
+    return train, [row for row in rows if row["set"] == "test"]
+
+
 def picks_risk(path, position, at, fisher_model, fisher, lam):
     """R of the first `at` training labels a simulation asked for (the design a strategy chose)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        train = [row for row in csv.DictReader(f) if row["set"] == "train"]
-    train.sort(key=lambda row: int(row["order"]))
+    train, _test = read_picks(path)
     if len(train) < at:
         raise SystemExit(f"{path}: {len(train)} training labels, fewer than --at {at}")
     missing = [row["path"] for row in train[:at] if row["path"] not in position]

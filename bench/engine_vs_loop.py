@@ -38,14 +38,12 @@ import design_bound as db  # noqa: E402
 
 def read_picks(path, position):
     """(training rows in the order asked, test rows) of an engine `--picks` CSV, as row indices."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    unknown = [r["path"] for r in rows if r["path"] not in position]
+    train, test = db.read_picks(path)
+    unknown = [r["path"] for r in train + test if r["path"] not in position]
     if unknown:
         raise SystemExit(f"{path}: {len(unknown)} items (first: {unknown[0]}) are not in the cache with a truth label")
-    train = sorted((r for r in rows if r["set"] == "train"), key=lambda r: int(r["order"]))
     return (np.array([position[r["path"]] for r in train], dtype=np.int64),
-            np.array([position[r["path"]] for r in rows if r["set"] == "test"], dtype=np.int64))
+            np.array([position[r["path"]] for r in test], dtype=np.int64))
 
 
 def bait_order(z, y, pool, first, c, step, budget):
