@@ -238,6 +238,15 @@ pub fn bait(
 
 /// `H = sum_labelled s_i x_i x_i^T + I / C` per block: the Hessian of the head's objective
 /// (summed log-loss plus its L2 penalty `||W||^2 / 2C`) at the current model.
+///
+/// The weights `s_i` come from the model as fitted, at temperature 1, not from its calibrated
+/// probabilities: the objective is the fit's, and the temperature is applied after it. Where the
+/// folds sharpen the head (20 groups by group: C = 0.01 with T of about 0.45) the calibrated
+/// probabilities of the labelled rows are near 0 or 1, their weights near 0, and `H` was little
+/// more than the ridge: BAIT then saw the labelled items as barely covered and asked near them
+/// again (20 groups: +1.1 points at 250 labels; `bench/results/lc-adaptive.md`, "BAIT's
+/// Hessian at the fitted model"). The pool's `F` keeps the calibrated probabilities: they are
+/// the best estimate of how its labels will fall.
 fn labelled_hessian(pool: &Pool, head: &Head, blocks: usize) -> Tensor {
     let width = (head.dim() + 1) as i64;
     let ridge = Tensor::eye(width, (Kind::Double, tch::Device::Cpu)) / head.params().c.max(1e-12);
@@ -245,7 +254,9 @@ fn labelled_hessian(pool: &Pool, head: &Head, blocks: usize) -> Tensor {
         return ridge.unsqueeze(0).repeat([blocks as i64, 1, 1]);
     }
     let classes = pool.num_classes.max(1);
-    let p = head.score(pool.embeddings, Some(pool.labelled));
+    let mut fitted = head.clone();
+    fitted.set_temperature(1.0);
+    let p = fitted.score(pool.embeddings, Some(pool.labelled));
     let x = design(head, pool, pool.labelled, Kind::Double);
     weighted_gram(&x, &block_weights(&p, classes, blocks, Kind::Double)) + ridge
 }
@@ -303,6 +314,29 @@ mod tests {
             expected.push(pool.candidates[best]);
         }
         expected
+    }
+
+    /// `H` is the fitted objective's Hessian: a temperature set after the fit (calibration)
+    /// changes the pool's probabilities but not `H`, which a sharpened head would otherwise
+    /// shrink towards its ridge.
+    #[test]
+    fn the_labelled_hessian_ignores_the_calibration_temperature() {
+        let (e, head, candidates) = labelled_blobs();
+        assert_eq!(head.temperature(), 1.0);
+        let probs = vec![1.0f32 / 3.0; candidates.len() * 3];
+        let pool = view(&e, &candidates, &BLOB_LABELS, Some(&probs), 3, Some(&head));
+        let mut sharpened = head.clone();
+        sharpened.set_temperature(0.3);
+        let ridge = Tensor::eye((head.dim() + 1) as i64, (Kind::Double, tch::Device::Cpu)) / head.params().c;
+        for blocks in [1, 3] {
+            let fitted = labelled_hessian(&pool, &head, blocks);
+            assert!(labelled_hessian(&pool, &sharpened, blocks).allclose(&fitted, 1e-9, 1e-9, false));
+            let sharpened_p = sharpened.score(pool.embeddings, Some(pool.labelled));
+            let x = design(&head, &pool, pool.labelled, Kind::Double);
+            let from_calibrated = weighted_gram(&x, &block_weights(&sharpened_p, 3, blocks, Kind::Double)) + &ridge;
+            let gap = (&from_calibrated - &fitted).abs().max().double_value(&[]);
+            assert!(gap > 1e-3, "the temperature must matter for this test to say anything ({blocks} blocks: {gap})");
+        }
     }
 
     /// The greedy loop's rank-one bookkeeping, and the restriction to `eligible` rows, against
