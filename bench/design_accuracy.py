@@ -46,26 +46,30 @@ def accuracy(z, y, rows, test, c):
     `C_GRID` with the lowest out-of-fold log-loss on `rows` (`cv`: as the engine's head chooses,
     on labels a strategy did not draw at random; 5 folds, fewer where a class has fewer labels,
     and `c` where one has a single label)."""
-    def fit(fit_c):
-        return LogisticRegression(C=fit_c, max_iter=1000, fit_intercept=False).fit(z[rows], y[rows])
+    def model(fit_c):
+        return LogisticRegression(C=fit_c, max_iter=1000, fit_intercept=False)
 
-    def right(model):
-        return float((model.predict(z[test]) == y[test]).mean())
+    def right(fit_c):
+        return float((model(fit_c).fit(z[rows], y[rows]).predict(z[test]) == y[test]).mean())
 
-    # As many folds as the rarest class allows (up to 5); with fewer than two, no search.
-    present = np.bincount(y[rows])
+    chosen = choose_c(model, z[rows], y[rows])
+    if chosen is None:
+        fixed = right(c)
+        return {"fixed": fixed, "cv": fixed, "cv_c": None}
+    return {"fixed": right(c), "cv": right(chosen), "cv_c": chosen}
+
+
+def choose_c(model, x, y):
+    """The C of `C_GRID` whose `model(C)` has the lowest out-of-fold log-loss on `x, y`: as many
+    stratified folds as the rarest class allows, up to 5; `None` when that is fewer than two."""
+    present = np.bincount(y)
     k = min(5, int(present[present > 0].min()))
     if k < 2:
-        fixed = right(fit(c))
-        return {"fixed": fixed, "cv": fixed, "cv_c": None}
+        return None
     folds = StratifiedKFold(k, shuffle=True, random_state=0)
-    losses = []
-    for grid_c in C_GRID:
-        p = cross_val_predict(LogisticRegression(C=grid_c, max_iter=1000, fit_intercept=False), z[rows], y[rows],
-                              cv=folds, method="predict_proba")
-        losses.append(log_loss(y[rows], p, labels=np.unique(y[rows])))
-    chosen = C_GRID[int(np.argmin(losses))]
-    return {"fixed": right(fit(c)), "cv": right(fit(chosen)), "cv_c": chosen}
+    losses = [log_loss(y, cross_val_predict(model(grid_c), x, y, cv=folds, method="predict_proba"),
+                       labels=np.unique(y)) for grid_c in C_GRID]
+    return C_GRID[int(np.argmin(losses))]
 
 
 def loop_set(z, y, c, start, step, budget, rng, temperature=1.0, weights_c=None):

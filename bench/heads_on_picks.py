@@ -7,7 +7,7 @@ test set. For each picks file this script trains, on the first n picks (`--label
 `--draws` uniform random sets of `--random` rows of the same pool, and scores on that test set:
 
   * `lr_cv`: scikit-learn's multinomial logistic regression on the engine's pool-standardised
-    features, balanced class weights, C from 0.01/0.1/1 by out-of-fold log-loss;
+    features, balanced class weights, C by out-of-fold log-loss (`design_accuracy.choose_c`);
   * `lda`: linear discriminant analysis with Ledoit-Wolf shrinkage and uniform priors;
   * `ncm`: nearest class mean by cosine on the L2-normalised embeddings (prototypes);
   * `offset s=S C=C`: the engine's head (softmax regression, balanced weights, L2 1/C on
@@ -29,10 +29,9 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import design_accuracy as da  # noqa: E402
 import design_bound as db  # noqa: E402
 from engine_vs_loop import read_picks  # noqa: E402
 
@@ -89,18 +88,12 @@ def main():
     features = z[:, :-1]
     unit = features / np.linalg.norm(features, axis=1, keepdims=True)
 
+    def lr(c):
+        return LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
+
     def lr_cv(rows, test):
-        present = np.bincount(y[rows])
-        k = min(5, int(present[present > 0].min()))
-        chosen = 0.1
-        if k >= 2:
-            folds = StratifiedKFold(k, shuffle=True, random_state=0)
-            losses = [log_loss(y[rows], cross_val_predict(
-                LogisticRegression(C=c, max_iter=2000, class_weight="balanced"), features[rows], y[rows], cv=folds,
-                method="predict_proba"), labels=np.unique(y[rows])) for c in (0.01, 0.1, 1.0)]
-            chosen = (0.01, 0.1, 1.0)[int(np.argmin(losses))]
-        model = LogisticRegression(C=chosen, max_iter=2000, class_weight="balanced").fit(features[rows], y[rows])
-        return model.predict(features[test])
+        chosen = da.choose_c(lr, features[rows], y[rows]) or 0.1
+        return lr(chosen).fit(features[rows], y[rows]).predict(features[test])
 
     def lda(rows, test):
         model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", priors=np.full(classes, 1 / classes))
