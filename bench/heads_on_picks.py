@@ -71,8 +71,22 @@ def fit_offset(z, unit, y, classes, s, c):
     return lambda zt, ut: (zt @ v + s * ut @ mu.T).argmax(1)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def training_sets(path, position, rows, labels, random, draws):
+    """(test rows, {set name: [row sets]}) of one `--picks` file: its first n picks for each n
+    of `labels` ("150,250"), and `draws` uniform draws of `random` rows of its pool (the `rows`
+    rows outside its test set; the same draws for a given file every run)."""
+    train, test = read_picks(path, position)
+    pool = np.setdiff1d(np.arange(rows), test)
+    rng = np.random.default_rng(0)
+    sets = {f"picks@{n}": [train[:n]] for n in map(int, labels.split(","))}
+    sets[f"random@{random}"] = [rng.choice(pool, random, replace=False) for _ in range(draws)]
+    return test, sets
+
+
+def picks_arguments(doc):
+    """The command line shared by the scripts that refit heads on `--picks` files: the parsed
+    arguments, then `labelled_rows` of the cache and each item's row (by id)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", required=True)
     ap.add_argument("--truth", required=True)
     ap.add_argument("--dataset-dir", default=None)
@@ -81,9 +95,12 @@ def main():
     ap.add_argument("--random", type=int, default=500)
     ap.add_argument("--draws", type=int, default=2)
     args = ap.parse_args()
+    rows = db.labelled_rows(args.cache, args.truth, args.dataset_dir, 10**9)
+    return args, rows, {rows.ids[k]: i for i, k in enumerate(rows.keep)}
 
-    ids, keep, class_names, y, z = db.labelled_rows(args.cache, args.truth, args.dataset_dir, 10**9)
-    position = {ids[k]: i for i, k in enumerate(keep)}
+
+def main():
+    args, (_ids, _keep, class_names, y, z), position = picks_arguments(__doc__)
     classes = len(class_names)
     features = z[:, :-1]
     unit = features / np.linalg.norm(features, axis=1, keepdims=True)
@@ -109,11 +126,7 @@ def main():
 
     scores = {name: {} for name in heads}
     for path in args.picks:
-        train, test = read_picks(path, position)
-        pool = np.setdiff1d(np.arange(len(y)), test)
-        rng = np.random.default_rng(0)
-        sets = {f"picks@{n}": [train[:n]] for n in map(int, args.labels.split(","))}
-        sets[f"random@{args.random}"] = [rng.choice(pool, args.random, replace=False) for _ in range(args.draws)]
+        test, sets = training_sets(path, position, len(y), args.labels, args.random, args.draws)
         for set_name, row_sets in sets.items():
             for name, head in heads.items():
                 for rows in row_sets:

@@ -17,68 +17,71 @@ out-of-fold log-loss as in `heads_on_picks.py`):
 Prints one line per variant: mean accuracy per set. Results: `bench/results/lc-adaptive.md`,
 "Three head-side corrections on RT 3-class's picks".
 """
-import argparse
 import os
 import sys
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import design_accuracy as da
-import design_bound as db
-from engine_vs_loop import read_picks
+import design_accuracy as da  # noqa: E402
+import design_bound as db  # noqa: E402
+from heads_on_picks import picks_arguments, training_sets  # noqa: E402
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--cache", required=True); ap.add_argument("--truth", required=True)
-ap.add_argument("--picks", nargs="+", required=True); ap.add_argument("--labels", default="150,250")
-ap.add_argument("--random", type=int, default=500); ap.add_argument("--draws", type=int, default=2)
-args = ap.parse_args()
-ids, keep, class_names, y, z = db.labelled_rows(args.cache, args.truth, None, 10**9)
-position = {ids[k]: i for i, k in enumerate(keep)}
-K = len(class_names); X = z[:, :-1]
 
-def lr(c, cw="balanced"):
-    return LogisticRegression(C=c, max_iter=3000, class_weight=cw)
+def lr(c, class_weight="balanced"):
+    return LogisticRegression(C=c, max_iter=3000, class_weight=class_weight)
 
-def domain_weights(rows, pool, alpha, dc=0.1):
-    lab = np.zeros(len(pool), bool); idx = {r: i for i, r in enumerate(pool)}
-    for r in rows: lab[idx[r]] = True
-    m = LogisticRegression(C=dc, max_iter=2000, class_weight="balanced").fit(X[pool], lab)
-    p = m.predict_proba(X[rows])[:, 1]
+
+def importance_weights(features, rows, pool, alpha, c=0.1):
+    """`(P(pool|x) / P(labelled|x))^alpha` for the labelled `rows`, from a balanced logistic
+    classifier of labelled against pool rows; clipped to 0.1-10 around a mean of 1."""
+    labelled = np.isin(pool, rows)
+    odds = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(features[pool], labelled)
+    p = odds.predict_proba(features[rows])[:, 1]
     w = ((1 - p) / np.maximum(p, 1e-6)) ** alpha
-    w = np.clip(w / w.mean(), 0.1, 10); return w / w.mean()
+    w = np.clip(w / w.mean(), 0.1, 10)
+    return w / w.mean()
 
-def em_prior(P, iters=50):
-    prior0 = np.full(P.shape[1], 1.0 / P.shape[1]); pr = prior0.copy()
-    for _ in range(iters):
-        Q = P * (pr / prior0); Q /= Q.sum(1, keepdims=True); pr = Q.mean(0)
-    return Q
 
-def bw(yy):
-    cnt = np.bincount(yy, minlength=K).astype(float); w = len(yy) / (np.count_nonzero(cnt) * cnt[yy]); return w
+def em_prior(probs, iterations=50):
+    """Probabilities re-weighted to the class prior EM estimates on them (the model's own prior
+    taken as uniform: balanced class weights)."""
+    uniform = np.full(probs.shape[1], 1.0 / probs.shape[1])
+    prior, adjusted = uniform.copy(), probs
+    for _ in range(iterations):
+        adjusted = probs * (prior / uniform)
+        adjusted /= adjusted.sum(1, keepdims=True)
+        prior = adjusted.mean(0)
+    return adjusted
 
-scores = {}
-def add(name, setn, acc): scores.setdefault(name, {}).setdefault(setn, []).append(acc)
-for path in args.picks:
-    train, test = read_picks(path, position)
-    pool = np.setdiff1d(np.arange(len(y)), test)
-    rng = np.random.default_rng(0)
-    sets = {f"picks@{n}": [train[:n]] for n in map(int, args.labels.split(","))}
-    sets[f"random@{args.random}"] = [rng.choice(pool, args.random, replace=False) for _ in range(args.draws)]
-    for sn, rs in sets.items():
-        for rows in rs:
-            c = da.choose_c(lr, X[rows], y[rows]) or 0.1
-            m = lr(c).fit(X[rows], y[rows]); P = m.predict_proba(X[test])
-            add("bal", sn, (P.argmax(1) == y[test]).mean())
-            add("bal+EMprior", sn, (em_prior(P).argmax(1) == y[test]).mean())
-            mu = lr(c, None).fit(X[rows], y[rows])
-            add("unbal", sn, (mu.predict(X[test]) == y[test]).mean())
-            for a in (0.5, 1.0):
-                w = domain_weights(rows, pool, a)
-                mw = lr(c).fit(X[rows], y[rows], sample_weight=w)
-                Pw = mw.predict_proba(X[test])
-                add(f"bal+IW{a}", sn, (Pw.argmax(1) == y[test]).mean())
-                add(f"bal+IW{a}+EM", sn, (em_prior(Pw).argmax(1) == y[test]).mean())
-    print(path, flush=True)
-for name, by in scores.items():
-    print(f"{name:16s}", {k: round(float(np.mean(v)), 4) for k, v in by.items()})
+
+def main():
+    args, (_ids, _keep, _classes, y, z), position = picks_arguments(__doc__)
+    features = z[:, :-1]
+    scores = {}
+
+    def add(name, set_name, predicted, test):
+        scores.setdefault(name, {}).setdefault(set_name, []).append(float((predicted == y[test]).mean()))
+
+    for path in args.picks:
+        test, sets = training_sets(path, position, len(y), args.labels, args.random, args.draws)
+        pool = np.setdiff1d(np.arange(len(y)), test)
+        for set_name, row_sets in sets.items():
+            for rows in row_sets:
+                c = da.choose_c(lr, features[rows], y[rows]) or 0.1
+                probs = lr(c).fit(features[rows], y[rows]).predict_proba(features[test])
+                add("bal", set_name, probs.argmax(1), test)
+                add("bal+EMprior", set_name, em_prior(probs).argmax(1), test)
+                add("unbal", set_name, lr(c, None).fit(features[rows], y[rows]).predict(features[test]), test)
+                for alpha in (0.5, 1.0):
+                    w = importance_weights(features, rows, pool, alpha)
+                    add(f"bal+IW{alpha}", set_name,
+                        lr(c).fit(features[rows], y[rows], sample_weight=w).predict(features[test]), test)
+        print(path, file=sys.stderr, flush=True)
+    for name, by_set in scores.items():
+        print(f"{name:12s}", {k: round(float(np.mean(v)), 4) for k, v in by_set.items()})
+
+
+if __name__ == "__main__":
+    main()
