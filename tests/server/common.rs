@@ -280,7 +280,9 @@ pub fn ws_connect(port: u16, path: &str) -> TcpStream {
     ws
 }
 
-/// The next text frame (server frames are unmasked; control frames are skipped).
+/// The next text frame (server frames are unmasked). A ping is answered with a pong, as a
+/// browser does: the server drops a client it has not heard from in 30 s, which a test that
+/// waits for a slow training run would otherwise hit. Other control frames are skipped.
 pub fn read_frame(s: &mut TcpStream) -> String {
     let mut head = [0u8; 2];
     s.read_exact(&mut head).unwrap();
@@ -296,8 +298,20 @@ pub fn read_frame(s: &mut TcpStream) -> String {
     }
     let mut payload = vec![0u8; len];
     s.read_exact(&mut payload).unwrap();
-    if head[0] & 0x0f != 1 {
-        return read_frame(s);
+    match head[0] & 0x0f {
+        1 => String::from_utf8(payload).unwrap(),
+        9 => {
+            send_pong(s, &payload);
+            read_frame(s)
+        }
+        _ => read_frame(s),
     }
-    String::from_utf8(payload).unwrap()
+}
+
+/// A client pong (FIN, opcode 10) echoing `payload` (at most 125 bytes, as pings carry),
+/// masked as client frames must be; the zero mask leaves the bytes as they are.
+fn send_pong(s: &mut TcpStream, payload: &[u8]) {
+    let mut frame = vec![0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload);
+    s.write_all(&frame).unwrap();
 }
