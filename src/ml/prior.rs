@@ -172,7 +172,8 @@ pub fn applies(params: &HeadParams, num_classes: usize) -> bool {
 
 /// Matches `head` to the labels `y` over the unlabelled pool, whose calibrated probabilities
 /// (row-major `[rows x C]`) `pool_probs` gives from the unmatched head, when `applies`: finds
-/// the rates that take the unlabelled rows to `unlabelled_target` of `bounded_target`, fades them with the label count and applies them to the
+/// the rates that take the unlabelled rows to their share (`unlabelled_target`) of the whole
+/// pool's target (`bounded_target`), fades them with the label count and applies them to the
 /// head. Returns the rates applied, for the caller's other already computed probabilities
 /// (`apply_rates`), or None (head untouched, pool not scored) when the match does not apply.
 pub fn match_labelled_prior(
