@@ -368,12 +368,12 @@ pub fn run(data: &Labelled, opts: &SimulateOptions) -> anyhow::Result<Simulation
     let pool_y: Vec<i64> = pool.iter().map(|&p| data.classes[p]).collect();
     // With the C the curve's heads would choose: a plain fit at the default C read low on
     // pools of about a thousand items (20 Newsgroups PC vs Mac, 876 items, 6 seeds: .856,
-    // below the curve's .873 at 300 labels; with the search .881). Above the search's row
-    // limit the calibrated fit uses the default C too, and its calibration folds never change
-    // the argmax, so one plain fit gives the same ceiling there, without their cost (RT
-    // 3-class, 10,360 items: a 10-label simulation 16 s instead of 99 s).
+    // below the curve's .873 at 300 labels; with the search .881). Where the calibrated fit
+    // searches no C it fits at the default C too, and its calibration folds never change the
+    // argmax, so one plain fit gives the same ceiling there, without their cost (RT 3-class,
+    // 10,360 items: a 10-label simulation 16 s instead of 99 s).
     let pool_x = data.embeddings.gather(&pool_rows);
-    let ceiling_head = if pool_rows.len() <= opts.head.c_search_max_rows {
+    let ceiling_head = if opts.head.searches_c(pool_rows.len()) {
         Head::fit_calibrated(&opts.head, &pool_x, &pool_y, c, None, stats.as_ref())?
     } else {
         Head::fit(&opts.head, &pool_x, &pool_y, c, None, stats.as_ref())?

@@ -42,7 +42,11 @@ const TOLERANCE: f64 = 1e-4;
 /// Target class distribution: label counts plus `smoothing` pseudo-labels per class that has
 /// at least one label (a class nobody has labelled keeps target 0: the model cannot know it).
 pub fn labelled_prior(y: &[i64], num_classes: usize, smoothing: f64) -> Vec<f64> {
-    let counts = label_counts(y, num_classes);
+    smoothed_shares(&label_counts(y, num_classes), smoothing)
+}
+
+/// `labelled_prior` from label counts already taken.
+fn smoothed_shares(counts: &[f64], smoothing: f64) -> Vec<f64> {
     normalised(counts.iter().map(|&n| if n > 0.0 { n + smoothing.max(0.0) } else { 0.0 }).collect())
 }
 
@@ -186,8 +190,8 @@ pub fn match_labelled_prior(
         return None;
     }
     let pool_probs = pool_probs(head);
-    let labelled = labelled_prior(y, c, head.params().prior_smoothing);
     let counts = label_counts(y, c);
+    let labelled = smoothed_shares(&counts, head.params().prior_smoothing);
     let whole = bounded_target(&pool_probs, c, &counts, &labelled);
     let target = unlabelled_target(&whole, &counts, pool_probs.len() / c.max(1));
     let rates = matching_rates(&pool_probs, c, &target);

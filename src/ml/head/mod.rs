@@ -152,6 +152,12 @@ impl HeadParams {
     pub fn for_kind(kind: HeadKind) -> Self {
         Self { kind, ..Self::default() }
     }
+
+    /// Whether `Head::fit_calibrated` on `rows` training rows chooses C among
+    /// `c_candidates` (given folds); otherwise it fits at `c`.
+    pub fn searches_c(&self, rows: usize) -> bool {
+        self.kind == HeadKind::Logistic && !self.c_candidates.is_empty() && rows <= self.c_search_max_rows
+    }
 }
 
 /// One dense layer, `out = in @ w + b`, with `w` row-major `[inputs, outputs]`.
@@ -511,8 +517,7 @@ impl Head {
                 let head = Self::fit_inner(params, &xa, &ya, num_classes, wa.as_deref(), stats, None)?;
                 return Ok(Selected { head, variant: 0, compared: false });
             };
-            let search =
-                params.kind == HeadKind::Logistic && !params.c_candidates.is_empty() && n <= params.c_search_max_rows;
+            let search = params.searches_c(n);
             let candidates: Vec<f64> = if search { params.c_candidates.clone() } else { vec![params.c] };
             // With the pool-covariance prior on, the same search also tries each C without it
             // and keeps whichever predicts held-out labels better: the prior helps text at a
