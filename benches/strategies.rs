@@ -5,9 +5,10 @@
 //! pool) with 2 and 10 classes, 8,500 of 384-d with 20 classes (20 Newsgroups by group's
 //! pool), and 7,500 of 1,280-d (MobileNetV2 images, MNIST's pool) with 10 classes; 200
 //! labelled rows, and 400 for the 10- and 20-class pools; a logistic head fitted on
-//! them scores the pool. What `adaptive_bait` costs depends on the regime: with three or more
-//! classes and fewer than 30 labels per class it is BAIT; after that BAIT ranks only the share
-//! of the batch equal to the settled share of the pool, which is printed beside the times.
+//! them scores the pool. What `adaptive_bait` costs depends on the regime: while under half
+//! the pool is settled, or with three or more classes and fewer than 30 labels per class, it
+//! is BAIT; after that BAIT ranks only the share of the batch equal to the settled share of
+//! the pool, which is printed beside the times.
 //! A plain `harness = false` main, not criterion: each figure is the median of a few picks.
 
 use std::time::Instant;

@@ -15,12 +15,13 @@
 //!
 //! Where it loses: on noisy text (Rotten Tomatoes) the model is unsure of nearly everything,
 //! the weights `s` are flat, and what is left of the criterion is leverage, which favours
-//! unusual items; there it trailed `adaptive_margin` from 250 labels. With two classes BAIT
-//! therefore designs with its own model at a fixed, weaker regularisation ([`DESIGN_C`]), not
-//! with the head. The default (`adaptive_bait`) uses it with three or more classes for whole
-//! batches while there are few labels per class, after that for the settled share of a batch,
-//! inside the band of most uncertain items; with two classes while most of the pool is
-//! unsettled (`bench/results/lc-adaptive.md`).
+//! unusual items; there it trailed `adaptive_margin` from 250 labels. BAIT therefore designs
+//! with its own model at a fixed, weaker regularisation ([`DESIGN_C`]), not with the head,
+//! except while three or more classes have few labels each. The default (`adaptive_bait`)
+//! uses it for whole batches while most of the pool is unsettled and, with three or more
+//! classes, while there are few labels per class; after that, with three or more classes, for
+//! the settled share of a batch, inside the band of most uncertain items
+//! (`bench/results/lc-adaptive.md`).
 //!
 //! The softmax Fisher `(diag p - p p^T) (x) x x^T` is `C d` wide. With three or more classes
 //! it is kept per class: its diagonal blocks `p_c (1 - p_c) x x^T`, one `d x d` problem per
@@ -62,8 +63,9 @@ const MAX_PER_CLASS_WORK: f64 = 3.0e10;
 /// in f32").
 const LOOP_KIND: Kind = Kind::Float;
 
-/// Inverse L2 strength of the model BAIT designs with on two-class tasks, in place of the
-/// head's own `C`.
+/// Inverse L2 strength of the model BAIT designs with, in place of the head's own `C`: on
+/// two-class tasks, and with more classes once the labels per class are no longer few
+/// (`super::few_labels_per_class`).
 ///
 /// Why: the head's `C` and temperature are chosen by out-of-fold log-loss, and on noisy text
 /// that gives a model unsure of nearly every item (C = 0.01, or C = 1 flattened by a
@@ -72,17 +74,18 @@ const LOOP_KIND: Kind = Kind::Float;
 /// (`bench/design_accuracy.py`, 3 seeds, the scored head's C chosen by cross-validation) BAIT
 /// at 250 labels designed at C = 0.01 read .699 (random sampling .698), at 0.1 .714, at 1
 /// .711; with the ridge at 0.1 and the weights of a 0.01 model, .690, so the design model
-/// gives both. With three or more classes it cost 20 groups by group 0.4-1.4 points and left
-/// RT 3-class level, so those keep the head (`bench/results/lc-adaptive.md`, "A design model
-/// for BAIT").
+/// gives both. With three or more classes from the first label it cost 20 groups by group
+/// 0.4-1.4 points and left RT 3-class level, so while labels per class are few those keep the
+/// head (`bench/results/lc-adaptive.md`, "A design model for BAIT" and "Whole BAIT batches
+/// while the pool is unsettled, at any class count").
 pub const DESIGN_C: f64 = 0.1;
 
-/// The logistic model BAIT designs with on two-class tasks: the head's features and class
-/// weighting, fitted at [`DESIGN_C`] on the labelled rows, without a C search or calibration
-/// (milliseconds for hundreds of labels). `None` with more classes, or when it cannot be
-/// fitted (BAIT then designs with the head).
+/// The logistic model BAIT designs with: the head's features and class weighting, fitted at
+/// [`DESIGN_C`] on the labelled rows, without a C search or calibration (milliseconds for
+/// hundreds of labels). `None` while three or more classes have few labels each, or when it
+/// cannot be fitted (BAIT then designs with the head).
 fn design_model(pool: &Pool, head: &Head) -> Option<Head> {
-    if pool.num_classes != 2 || pool.labels.len() != pool.labelled.len() || pool.labelled.is_empty() {
+    if super::few_labels_per_class(pool) || pool.labels.len() != pool.labelled.len() || pool.labelled.is_empty() {
         return None;
     }
     let params =

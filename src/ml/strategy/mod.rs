@@ -57,17 +57,16 @@ pub enum StrategyKind {
     /// batch that most reduces the model's expected error over the whole pool, trading
     /// uncertainty against what the labels so far already cover (`fisher.rs`).
     Bait,
-    /// `AdaptiveMargin`, except with three or more classes: there `Bait` designs the whole
-    /// batch while there are fewer than `WHOLE_BATCH_BAIT_LABELS_PER_CLASS` training labels
-    /// per class (counted as a total),
-    /// and after that the settled share of the batch is chosen by BAIT inside cluster-margin's
-    /// band of most uncertain items. There the band holds several class boundaries, and BAIT
-    /// shares the picks out by how much each label would cut the expected error over the whole
-    /// pool, where cluster-margin spreads them by distance alone. With two classes it is BAIT
-    /// (designed with its own model, `fisher::DESIGN_C`) while under half the pool is settled
-    /// (noisy text: +1.2 to +1.7 points at 50-150 labels on RT sentiment), and `AdaptiveMargin`
-    /// once more is (separable images, where BAIT cost MNIST 3 vs 8 points at 150-200 labels)
-    /// (`bench/results/lc-adaptive.md`).
+    /// `Bait` for the whole batch while under half the pool is settled (noisy text: +1.2 to
+    /// +1.7 points at 50-150 labels on RT sentiment) and, with three or more classes, while
+    /// there are fewer than `WHOLE_BATCH_BAIT_LABELS_PER_CLASS` training labels per class
+    /// (counted as a total); BAIT designs with its own model (`fisher::DESIGN_C`) except in
+    /// that first phase. Otherwise `AdaptiveMargin` (separable images, where BAIT cost MNIST 3
+    /// vs 8 points at 150-200 labels), whose settled share, with three or more classes, BAIT
+    /// chooses inside cluster-margin's band of most uncertain items: there the band holds
+    /// several class boundaries, and BAIT shares the picks out by how much each label would
+    /// cut the expected error over the whole pool, where cluster-margin spreads them by
+    /// distance alone (`bench/results/lc-adaptive.md`).
     AdaptiveBait,
 }
 
@@ -175,17 +174,13 @@ pub fn select(kind: StrategyKind, pool: &Pool, k: usize, rng: &mut ChaCha8Rng) -
     match (kind, pool.head) {
         (StrategyKind::ClusterMargin, _) => cluster_margin(pool, &scores, k),
         (StrategyKind::PowerMargin, _) => power_margin(pool, &scores, k, rng),
-        // Two classes and most of the pool unsettled (noisy text): BAIT with its own design
-        // model (`fisher::DESIGN_C`); where most is settled, adaptive margin below.
-        (StrategyKind::AdaptiveBait, Some(head))
-            if pool.num_classes == 2 && sure_share(probs, 2, SURE_PROB) < TWO_CLASS_BAIT_BELOW_SETTLED =>
-        {
+        // Most of the pool unsettled (noisy text), or few labels per class of three or more:
+        // BAIT designs the whole batch; otherwise adaptive margin, ranked by BAIT inside the
+        // uncertain band with three or more classes.
+        (StrategyKind::AdaptiveBait, Some(head)) if whole_batch_bait(pool, probs) => {
             fisher::bait(pool, head, probs, k, None, rng)
         }
         (StrategyKind::AdaptiveBait, Some(head)) if pool.num_classes > 2 => {
-            if few_labels_per_class(pool) {
-                return fisher::bait(pool, head, probs, k, None, rng);
-            }
             adaptive(pool, probs, &scores, k, rng, |n, rng| {
                 fisher::bait(pool, head, probs, n, Some(&uncertain_band(&scores, n)), rng)
             })
@@ -206,17 +201,28 @@ pub fn select(kind: StrategyKind, pool: &Pool, k: usize, rng: &mut ChaCha8Rng) -
 /// between (`bench/results/lc-adaptive.md`).
 const WHOLE_BATCH_BAIT_LABELS_PER_CLASS: usize = 30;
 
-/// Whether the labels so far are few enough per class for adaptive BAIT to be BAIT.
-fn few_labels_per_class(pool: &Pool) -> bool {
-    pool.labelled.len() < WHOLE_BATCH_BAIT_LABELS_PER_CLASS * pool.num_classes
+/// Whether the labels so far are few per class: below [`WHOLE_BATCH_BAIT_LABELS_PER_CLASS`]
+/// per class (as a total). Two classes never count as few here: their whole-batch rule is the
+/// settled share alone.
+pub(super) fn few_labels_per_class(pool: &Pool) -> bool {
+    pool.num_classes > 2 && pool.labelled.len() < WHOLE_BATCH_BAIT_LABELS_PER_CLASS * pool.num_classes
 }
 
-/// Settled share of the pool below which adaptive BAIT is BAIT on two-class tasks. On RT
-/// sentiment (few reviews ever settled) BAIT with its design model led adaptive margin by
-/// 1.3-1.8 points at 50-150 labels; on MNIST 3 vs 8 (nearly all settled from a few dozen
-/// labels) it cost 0.4-0.6 points at 150-200, where adaptive margin's ranked picks are at the
-/// ceiling (`bench/results/lc-adaptive.md`).
-const TWO_CLASS_BAIT_BELOW_SETTLED: f64 = 0.5;
+/// Settled share of the pool below which adaptive BAIT designs whole batches with BAIT, at
+/// any number of classes. On RT sentiment (few reviews ever settled) BAIT with its design
+/// model led adaptive margin by 1.3-1.8 points at 50-150 labels; on MNIST 3 vs 8 (nearly all
+/// settled from a few dozen labels) it cost 0.4-0.6 points at 150-200, where adaptive
+/// margin's ranked picks are at the ceiling. With three classes, after the first 30 labels per
+/// class, it gained the religion newsgroups 1.1-1.2 points at 150-250 labels (20 seeds) and
+/// left RT 3-class level (`bench/results/lc-adaptive.md`, "Whole BAIT batches while the pool
+/// is unsettled, at any class count").
+const BAIT_BELOW_SETTLED: f64 = 0.5;
+
+/// Whether adaptive BAIT designs the whole batch with BAIT: while labels per class are few
+/// (three or more classes), or while under [`BAIT_BELOW_SETTLED`] of the pool is settled.
+fn whole_batch_bait(pool: &Pool, probs: &[f32]) -> bool {
+    few_labels_per_class(pool) || sure_share(probs, pool.num_classes, SURE_PROB) < BAIT_BELOW_SETTLED
+}
 
 /// Most uncertain candidates that ranked picks choose from, per pick.
 const CLUSTER_CANDIDATES_PER_PICK: usize = 10;

@@ -220,13 +220,19 @@ fn bait_spreads_a_batch_over_what_the_labels_do_not_cover() {
     assert_eq!(blobs_hit, vec![0, 1, 2], "{picks:?}");
 }
 
-/// What `kind` picks from the labelled blobs when the first blob's candidates are predicted
-/// `first` and all others `rest`; asserts the picks are `k` distinct rows of the first blob.
-fn assert_picks_only_from_the_first_blob(kind: StrategyKind, first: [f32; 3], rest: [f32; 3], k: usize) {
+/// What `kind` picks from the blobs labelled `labelled` when the first blob's candidates are
+/// predicted `first` and all others `rest`; asserts the picks are `k` distinct rows of the
+/// first blob.
+fn assert_picks_only_from_the_first_blob(
+    kind: StrategyKind,
+    labelled: &[usize],
+    first: [f32; 3],
+    rest: [f32; 3],
+    k: usize,
+) {
     let (e, head, candidates) = labelled_blobs();
     let probs: Vec<f32> = candidates.iter().flat_map(|&r| if r < 30 { first } else { rest }).collect();
-    let labelled = enough_labels();
-    let pool = view(&e, &candidates, &labelled, Some(&probs), 3, Some(&head));
+    let pool = view(&e, &candidates, labelled, Some(&probs), 3, Some(&head));
     let picks = select(kind, &pool, k, &mut ChaCha8Rng::seed_from_u64(3));
     assert_eq!(distinct(&picks), k, "{picks:?}");
     assert!(picks.iter().all(|&r| (2..30).contains(&r)), "{picks:?}");
@@ -234,8 +240,9 @@ fn assert_picks_only_from_the_first_blob(kind: StrategyKind, first: [f32; 3], re
 
 #[test]
 fn bait_asks_only_where_the_model_is_unsure() {
-    // The first blob unsure, the others settled (zero Fisher weight: a label there changes nothing).
-    assert_picks_only_from_the_first_blob(StrategyKind::Bait, [0.4, 0.3, 0.3], [0.0, 1.0, 0.0], 10);
+    // The first blob unsure, the others settled (zero Fisher weight: a label there changes
+    // nothing). Few labels per class, so BAIT designs with the head's probabilities.
+    assert_picks_only_from_the_first_blob(StrategyKind::Bait, &BLOB_LABELS, [0.4, 0.3, 0.3], [0.0, 1.0, 0.0], 10);
 }
 
 #[test]
@@ -248,14 +255,16 @@ fn bait_without_a_model_falls_back_to_the_cold_start() {
 }
 
 #[test]
-fn adaptive_bait_is_power_margin_when_nothing_is_settled() {
+fn adaptive_bait_is_bait_while_most_of_the_pool_is_unsettled() {
     let (e, head, candidates) = labelled_blobs();
     let unsure: Vec<f32> =
         candidates.iter().flat_map(|&r| [0.34 + 0.001 * r as f32, 0.33, 0.33 - 0.001 * r as f32]).collect();
     let labelled = enough_labels();
     let pool = view(&e, &candidates, &labelled, Some(&unsure), 3, Some(&head));
+    assert!(!few_labels_per_class(&pool));
     let pick = |kind| select(kind, &pool, 6, &mut ChaCha8Rng::seed_from_u64(4));
-    assert_eq!(pick(StrategyKind::AdaptiveBait), pick(StrategyKind::PowerMargin));
+    assert_eq!(pick(StrategyKind::AdaptiveBait), pick(StrategyKind::Bait));
+    assert_ne!(pick(StrategyKind::AdaptiveBait), pick(StrategyKind::PowerMargin));
 }
 
 #[test]
@@ -294,7 +303,13 @@ fn bait_picks_only_eligible_rows_while_weighing_the_whole_pool() {
 fn adaptive_bait_ranks_with_bait_inside_the_uncertain_band_when_all_is_settled() {
     // Everything settled, the first blob least so. Two picks: the band BAIT chooses from is
     // the 20 least sure rows, all in the first blob.
-    assert_picks_only_from_the_first_blob(StrategyKind::AdaptiveBait, [0.9, 0.05, 0.05], [0.005, 0.99, 0.005], 2);
+    assert_picks_only_from_the_first_blob(
+        StrategyKind::AdaptiveBait,
+        &enough_labels(),
+        [0.9, 0.05, 0.05],
+        [0.005, 0.99, 0.005],
+        2,
+    );
 }
 
 /// Two blobs labelled twice each, the rest of both blobs as candidates, and a head on them.
@@ -342,4 +357,24 @@ fn two_class_bait_designs_with_its_own_model_rather_than_the_heads_probabilities
     let picks = pick(&first_sure);
     assert_eq!(distinct(&picks), 5, "{picks:?}");
     assert_eq!(picks, pick(&second_sure));
+}
+
+#[test]
+fn three_class_bait_designs_with_its_own_model_once_labels_per_class_are_enough() {
+    let (e, head, candidates) = labelled_blobs();
+    let pick = |labelled: &[usize], probs: &[f32]| {
+        let pool = view(&e, &candidates, labelled, Some(probs), 3, Some(&head));
+        select(StrategyKind::Bait, &pool, 5, &mut ChaCha8Rng::seed_from_u64(4))
+    };
+    // Only the first blob unsure, then only the last: with few labels BAIT follows the head's
+    // probabilities; with enough it designs with its own model, which ignores them.
+    let settled = [0.0, 1.0, 0.0];
+    let unsure = [0.4, 0.3, 0.3];
+    let first: Vec<f32> = candidates.iter().flat_map(|&r| if r < 30 { unsure } else { settled }).collect();
+    let last: Vec<f32> = candidates.iter().flat_map(|&r| if r >= 60 { unsure } else { settled }).collect();
+    assert_ne!(pick(&BLOB_LABELS, &first), pick(&BLOB_LABELS, &last));
+    let enough = enough_labels();
+    let picks = pick(&enough, &first);
+    assert_eq!(distinct(&picks), 5, "{picks:?}");
+    assert_eq!(picks, pick(&enough, &last));
 }
