@@ -28,7 +28,7 @@
 //! class, the objective their sum `sum_c tr(H_c^-1 F_c)`, so a label on an item the model
 //! confuses between two classes counts for those two classes' boundaries and not for all
 //! (20 Newsgroups by group: +0.8 and +1.0 points at 400 and 500 labels over one block). That
-//! is done for whole batches (below 30 labels per class, and plain `bait`); inside the band,
+//! is done for whole batches (adaptive BAIT's, and plain `bait`); inside the band,
 //! where it costs too much (`MAX_PER_CLASS_WORK`), and with two classes, where it is exact, one
 //! block with the trace weight `s = (1 - sum_c p_c^2) / 2` times `x x^T` stands for all.
 

@@ -193,7 +193,8 @@ pub fn select(kind: StrategyKind, pool: &Pool, k: usize, rng: &mut ChaCha8Rng) -
 }
 
 /// Training labels per class (compared as a total against this times the number of classes)
-/// below which adaptive BAIT designs its whole batch with BAIT, with three or more classes.
+/// below which, with three or more classes, adaptive BAIT designs its whole batch with BAIT
+/// whatever the settled share, and BAIT designs with the head rather than its own model.
 /// Early on, margin-based picks wait until the model hesitates between two classes, while BAIT
 /// asks about every class: at 20–100 labels plain BAIT led the adaptive mix by 0.1–2.5 points on
 /// RT 3-class and 20 Newsgroups by topic, 5–6 at 20–50 on MNIST-10 and 7–10 on twenty groups,
