@@ -62,7 +62,7 @@ fn specs_name_the_weights_version() {
     assert_eq!(m.spec().id, "mobilenet_v2-imagenet@f06dd918");
     assert_eq!((m.spec().modality, m.spec().dim, m.preferred_batch()), (Modality::Image, 1280, 32));
     let t = minilm();
-    assert_eq!(t.spec().id, "minilm_l6@53aa5117");
+    assert_eq!(t.spec().id, "minilm_l6-w16@53aa5117");
     assert_eq!((t.spec().modality, t.spec().dim, t.preferred_batch()), (Modality::Text, 384, 64));
 }
 
@@ -217,7 +217,7 @@ fn image_embeddings_do_not_depend_on_the_batch() {
 #[test]
 fn layered_minilm_keeps_the_sentence_embedding_as_its_last_block() {
     let layered = MiniLmEncoder::load(&assets(), tch::Device::Cpu, Pooling::TopThreeLayers).unwrap();
-    assert_eq!(layered.spec().id, "minilm_l6_layers@53aa5117");
+    assert_eq!(layered.spec().id, "minilm_l6_layers-w16@53aa5117");
     assert_eq!(layered.spec().dim, 3 * 384);
     let texts = ["A slow, self-indulgent mess.", "One of the warmest comedies of the year, and the funniest."];
     let plain = embed(&minilm(), &texts);
@@ -353,13 +353,33 @@ fn mixed_length_batches_match_single_items() {
 }
 
 #[test]
-fn long_texts_are_truncated_at_256_tokens() {
+fn long_texts_are_read_in_windows_of_256_tokens() {
     let t = minilm();
+    // The truncating tokenizer (benchmarks) still cuts at the model's 256 tokens.
     let long = "word ".repeat(1000);
     let batch = t.tokenize(&[long.as_str(), "short"], None).unwrap();
     assert_eq!(batch.len, 256);
-    let e = embed(&t, &[long.as_str()]);
-    assert_eq!(e[0].len(), 384);
+    // "word" is one word piece, so 254 of them fill a window between [CLS] and [SEP]:
+    // a text of two or twenty such windows has every window equal to the one-window
+    // text's, and its token-weighted mean is that window's.
+    let one = "word ".repeat(254);
+    let e = embed(&t, &[one.as_str(), &"word ".repeat(508), &"word ".repeat(254 * 20)]);
+    assert!(max_abs_diff(&e[0], &e[1]) < 1e-5, "two windows: {}", max_abs_diff(&e[0], &e[1]));
+    assert!(max_abs_diff(&e[0], &e[2]) < 1e-5, "twenty windows: {}", max_abs_diff(&e[0], &e[2]));
+    // What follows the first window counts (a truncating encoder gives these one vector)...
+    let head = "the film opens with a long and careful description of the town ".repeat(30);
+    let e = embed(
+        &t,
+        &[
+            &format!("{head} the rest is wonderful, moving and beautifully acted"),
+            &format!("{head} the rest is a dull, lifeless and boring mess"),
+        ],
+    );
+    assert!(max_abs_diff(&e[0], &e[1]) > 1e-3, "the second window was not read");
+    // ...up to 16 windows; beyond that nothing is read, and a huge text costs no more.
+    let full = "word ".repeat(254 * 16);
+    let e = embed(&t, &[full.as_str(), &format!("{full} {}", "other things entirely ".repeat(200_000))]);
+    assert!(max_abs_diff(&e[0], &e[1]) < 1e-6);
 }
 
 #[test]
