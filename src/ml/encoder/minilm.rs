@@ -366,3 +366,26 @@ impl Encoder for MiniLmEncoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_cut_on_character_boundaries() {
+        let text = "é".repeat(10); // two bytes each
+        assert_eq!(cut_at_char_boundary(&text, 5), "éé");
+        assert_eq!(cut_at_char_boundary(&text, 6), "ééé");
+        assert_eq!(cut_at_char_boundary(&text, 100), text);
+        assert_eq!(cut_at_char_boundary("", 0), "");
+    }
+
+    #[test]
+    fn groups_cover_every_row_in_order() {
+        let lens = [3, 3, 4, 10, 200, 256, 256];
+        let groups = plan_groups(&lens);
+        assert_eq!(groups.first().map(|g| g.start), Some(0));
+        assert_eq!(groups.last().map(|g| g.end), Some(lens.len()));
+        assert!(groups.windows(2).all(|w| w[0].end == w[1].start));
+    }
+}
