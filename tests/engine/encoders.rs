@@ -376,7 +376,8 @@ fn long_texts_are_read_in_windows_of_256_tokens() {
         ],
     );
     assert!(max_abs_diff(&e[0], &e[1]) > 1e-3, "the second window was not read");
-    // ...up to 16 windows; beyond that nothing is read, and a huge text costs no more.
+    // ...up to 16 windows; beyond that nothing is read, and a 4.4 MB text is cut before it
+    // is tokenised.
     let full = "word ".repeat(254 * 16);
     let e = embed(&t, &[full.as_str(), &format!("{full} {}", "other things entirely ".repeat(200_000))]);
     assert!(max_abs_diff(&e[0], &e[1]) < 1e-6);

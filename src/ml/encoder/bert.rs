@@ -185,23 +185,11 @@ impl Bert {
     }
 }
 
-/// Mean of the hidden states over real tokens, then L2-normalised (sentence-transformers'
-/// `Pooling(mean)` + `Normalize`). `hidden` [B, T, H], `mask` [B, T]; returns [B, H].
-pub fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
-    l2_normalised(&mean_pool(hidden, mask)?)
-}
-
-/// Mean of the hidden states over real tokens: `hidden` [B, T, H], `mask` [B, T]; returns
-/// [B, H].
+/// Mean of the hidden states over real tokens (sentence-transformers' `Pooling(mean)`; the
+/// caller normalises): `hidden` [B, T, H], `mask` [B, T]; returns [B, H].
 pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Result<Tensor, TchError> {
     let m = mask.f_to_kind(Kind::Float)?.f_unsqueeze(-1)?;
     let summed = hidden.f_mul(&m)?.f_sum_dim_intlist(Some([1i64].as_slice()), false, Kind::Float)?;
     let counts = m.f_sum_dim_intlist(Some([1i64].as_slice()), false, Kind::Float)?.f_clamp_min(1e-9)?;
     summed.f_div(&counts)
-}
-
-/// Rows of `x` [B, H] scaled to unit L2 norm.
-pub fn l2_normalised(x: &Tensor) -> Result<Tensor, TchError> {
-    let norm = x.f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?.f_clamp_min(1e-12)?;
-    x.f_div(&norm)
 }

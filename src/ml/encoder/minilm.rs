@@ -24,9 +24,9 @@ const WINDOW_CONTENT: usize = MAX_TOKENS - 2;
 /// Most windows one text is read in: 16 x 254 word pieces, about 3,000 words. It bounds the
 /// cost of any one text; the rest of a longer one is not read.
 pub const MAX_WINDOWS: usize = 16;
-/// Characters of a text handed to the tokenizer: far more than [`MAX_WINDOWS`] windows hold
-/// (24 per word piece), so nothing that would be read is cut, yet a hostile megabyte-long
-/// text is not tokenised whole.
+/// Bytes of a text handed to the tokenizer (cut on a character boundary): far more than
+/// [`MAX_WINDOWS`] windows hold (24 per word piece), so nothing that would be read is cut, yet
+/// a hostile megabyte-long text is not tokenised whole.
 const MAX_CHARS: usize = MAX_WINDOWS * WINDOW_CONTENT * 24;
 /// Most windows in one forward pass: the attention of 64 windows of 256 tokens is about
 /// 200 MB; all of a batch's windows at once could be 16 times that.
