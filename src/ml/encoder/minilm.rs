@@ -293,6 +293,7 @@ impl MiniLmEncoder {
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+/// (`str::floor_char_boundary` does this from Rust 1.91; the crate's `rust-version` is 1.89.)
 fn cut_at_char_boundary(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
