@@ -49,11 +49,11 @@ def prototypes(unit, y, classes):
     return mu / np.maximum(np.linalg.norm(mu, axis=1, keepdims=True), 1e-12)
 
 
-def fit_offset(z, unit, y, classes, s, c):
-    """Softmax regression on `z` (last column the bias, unpenalised) over the fixed logits
-    `s cos(x, prototype)`; returns a scoring function."""
-    mu = prototypes(unit, y, classes) if s > 0 else np.zeros((classes, unit.shape[1]))
-    offset, targets, w = s * unit @ mu.T, np.eye(classes)[y], balanced_weights(y, classes)
+def softmax_weights(z, y, classes, c, w, offset=0.0):
+    """Weights (`z`'s columns x classes; the last column of `z` is the bias, unpenalised) of the
+    engine's head, softmax regression with sample weights `w` and L2 `|W|^2 / 2c`, fitted on
+    top of the fixed logits `offset`."""
+    targets = np.eye(classes)[y]
 
     def objective(v):
         weights = v.reshape(z.shape[1], classes)
@@ -66,8 +66,15 @@ def fit_offset(z, unit, y, classes, s, c):
         grad[:-1] += weights[:-1] / c
         return nll + (weights[:-1] ** 2).sum() / (2 * c), grad.ravel()
 
-    v = minimize(objective, np.zeros(z.shape[1] * classes), jac=True, method="L-BFGS-B",
-                 options={"maxiter": 500}).x.reshape(z.shape[1], classes)
+    return minimize(objective, np.zeros(z.shape[1] * classes), jac=True, method="L-BFGS-B",
+                    options={"maxiter": 1000}).x.reshape(z.shape[1], classes)
+
+
+def fit_offset(z, unit, y, classes, s, c):
+    """Softmax regression on `z` (last column the bias, unpenalised) over the fixed logits
+    `s cos(x, prototype)`; returns a scoring function."""
+    mu = prototypes(unit, y, classes) if s > 0 else np.zeros((classes, unit.shape[1]))
+    v = softmax_weights(z, y, classes, c, balanced_weights(y, classes), s * unit @ mu.T)
     return lambda zt, ut: (zt @ v + s * ut @ mu.T).argmax(1)
 
 

@@ -134,7 +134,13 @@ fn main() {
             peak_mib()
         );
         let diff = base.iter().zip(&out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        println!("|  | max abs difference score vs baseline: {diff:.2e} | | | |");
+        let mean = base.iter().zip(&out).map(|(a, b)| f64::from((a - b).abs())).sum::<f64>() / base.len().max(1) as f64;
+        let top = |p: &[f32]| lightbulb::ml::metrics::argmax_rows(p, CLASSES);
+        let same = top(&base).iter().zip(top(&out)).filter(|(a, b)| **a == *b).count();
+        println!(
+            "|  | score vs baseline: max abs difference {diff:.2e}, mean {mean:.2e}, same top class {:.4} | | | |",
+            same as f64 / rows as f64
+        );
     }
     drop(emb);
     pool_statistics(&mut rng, if measuring { 100_000 } else { 5_000 });

@@ -146,14 +146,15 @@ impl LinearF16 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn hsum(v: std::arch::x86_64::__m256) -> f32 {
+pub(super) unsafe fn hsum(v: std::arch::x86_64::__m256) -> f32 {
     use std::arch::x86_64::*;
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_hadd_ps(s, s);
     _mm_cvtss_f32(_mm_hadd_ps(s, s))
 }
 
-fn supported() -> bool {
+/// Whether this CPU runs the f16 kernels (x86-64 with AVX2, FMA and F16C).
+pub(super) fn supported() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")

@@ -8,6 +8,7 @@
 pub mod linear_f16;
 pub mod logistic;
 pub mod mlp;
+mod quantized;
 
 use anyhow::{bail, ensure, Context};
 use rand::seq::SliceRandom;
@@ -686,6 +687,11 @@ impl Head {
             z *= row_factor(&x);
         }
         z += b;
+        self.later_layers(z)
+    }
+
+    /// The layers after the first, applied to its pre-activations `z`: the logits.
+    fn later_layers(&self, mut z: Tensor) -> Tensor {
         for layer in &self.layers[1..] {
             let (w, b) = layer.tensors();
             z = z.gelu("none").matmul(&w) + b;
@@ -718,19 +724,38 @@ impl Head {
             1 => linear_f16::LinearF16::new(&self.first.w, &self.first.b, self.dim, c, self.norm.l2),
             _ => None,
         };
+        // Deeper heads: the first layer's product in int8 (`quantized.rs`), over the
+        // standardised features without the prior's basis.
+        let quantized = match self.layers.len() {
+            1 => None,
+            _ => quantized::QuantizedFirstLayer::new(
+                &Normalizer { basis: None, ..self.norm.clone() },
+                &self.norm.unrotate(&self.layers[0]),
+            ),
+        };
         // One rayon task per chunk (and one torch thread per task): the two cores each widen
         // and multiply their own chunks, which beats one thread feeding a 2-thread matmul.
         let work = |(ci, out_chunk): (usize, &mut [f32])| {
             let start = ci * chunk;
             let len = out_chunk.len() / c;
+            let row = |i: usize| match rows {
+                None => emb.row_f16(start + i),
+                Some(rows) => emb.row_f16(rows[start + i]),
+            };
             if let Some(kernel) = &kernel {
-                let row = |i: usize| match rows {
-                    None => emb.row_f16(start + i),
-                    Some(rows) => emb.row_f16(rows[start + i]),
-                };
                 kernel.logits(len, &row, out_chunk);
                 linear_f16::softmax_rows(out_chunk, c, self.temperature);
                 return;
+            }
+            if let Some(quantized) = &quantized {
+                match quantized.pre_activations(len, &row) {
+                    Ok(z) => {
+                        let p = (self.later_layers(z) / self.temperature).softmax(1, Kind::Float);
+                        p.copy_data(out_chunk, len * c);
+                        return;
+                    }
+                    Err(e) => tracing::warn!("int8 first layer failed, scoring in f32: {e:#}"),
+                }
             }
             // The chunk goes to torch still in f16 (half the copy) and is widened there by a
             // vectorised kernel: bit-identical to widening in Rust, and faster.
