@@ -49,10 +49,10 @@ def prototypes(unit, y, classes):
     return mu / np.maximum(np.linalg.norm(mu, axis=1, keepdims=True), 1e-12)
 
 
-def softmax_weights(z, y, classes, c, w, offset=0.0):
+def softmax_weights(z, y, classes, c, w, offset=0.0, maxiter=1000):
     """Weights (`z`'s columns x classes; the last column of `z` is the bias, unpenalised) of the
     engine's head, softmax regression with sample weights `w` and L2 `|W|^2 / 2c`, fitted on
-    top of the fixed logits `offset`."""
+    top of the fixed logits `offset` (at most `maxiter` L-BFGS iterations)."""
     targets = np.eye(classes)[y]
 
     def objective(v):
@@ -67,14 +67,14 @@ def softmax_weights(z, y, classes, c, w, offset=0.0):
         return nll + (weights[:-1] ** 2).sum() / (2 * c), grad.ravel()
 
     return minimize(objective, np.zeros(z.shape[1] * classes), jac=True, method="L-BFGS-B",
-                    options={"maxiter": 1000}).x.reshape(z.shape[1], classes)
+                    options={"maxiter": maxiter}).x.reshape(z.shape[1], classes)
 
 
 def fit_offset(z, unit, y, classes, s, c):
     """Softmax regression on `z` (last column the bias, unpenalised) over the fixed logits
     `s cos(x, prototype)`; returns a scoring function."""
     mu = prototypes(unit, y, classes) if s > 0 else np.zeros((classes, unit.shape[1]))
-    v = softmax_weights(z, y, classes, c, balanced_weights(y, classes), s * unit @ mu.T)
+    v = softmax_weights(z, y, classes, c, balanced_weights(y, classes), s * unit @ mu.T, maxiter=500)
     return lambda zt, ut: (zt @ v + s * ut @ mu.T).argmax(1)
 
 

@@ -229,17 +229,19 @@ fn embeddings_from(x: &[f32], dim: usize) -> Embeddings {
     e
 }
 
-/// `Head::score` against the f32 tensor path. The logistic head's fused kernel agrees to
-/// rounding; the MLP's first layer runs in int8 there (64 features: a multiple of 32, so the
-/// int8 path is taken), which moves probabilities by a little and hardly ever the top class.
+/// `Head::score` against the f32 tensor path. At 40 features both heads score in f32 (the
+/// logistic head through its fused kernel, the MLP through torch: 40 is not a multiple of 32)
+/// and agree to rounding. At 64 the MLP's first layer runs in int8, which moves probabilities
+/// by a little and hardly ever the top class.
 #[test]
 fn score_matches_predict_proba() {
-    let blobs = Blobs::new(3, 64, 3.0, 1.0, vec![1.0 / 3.0; 3], 13);
-    let (xtr, ytr) = blobs.tensor(90, 14);
-    // More rows than one scoring chunk, so the parallel path and chunk edges are exercised.
-    let (pool, _) = blobs.sample(2500, 15);
-    let emb = embeddings_from(&pool, 64);
-    for (kind, tolerance) in [(HeadKind::Logistic, 1e-5), (HeadKind::Mlp, 5e-2)] {
+    for (kind, dim, tolerance) in [(HeadKind::Logistic, 40, 1e-6), (HeadKind::Mlp, 40, 1e-6), (HeadKind::Mlp, 64, 5e-2)]
+    {
+        let blobs = Blobs::new(3, dim, 3.0, 1.0, vec![1.0 / 3.0; 3], 13);
+        let (xtr, ytr) = blobs.tensor(90, 14);
+        // More rows than one scoring chunk, so the parallel path and chunk edges are exercised.
+        let (pool, _) = blobs.sample(2500, 15);
+        let emb = embeddings_from(&pool, dim);
         let head = Head::fit_calibrated(&HeadParams::for_kind(kind), &xtr, &ytr, 3, None, None).unwrap();
         let all: Vec<usize> = (0..emb.len()).collect();
         let pick: Vec<usize> = (0..emb.len()).rev().step_by(3).collect();
@@ -247,11 +249,11 @@ fn score_matches_predict_proba() {
             let want = probs_vec(&head.predict_proba(&emb.gather(rows)));
             let got = head.score(&emb, (rows.len() < all.len()).then_some(rows.as_slice()));
             let max = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(max <= tolerance, "{kind:?}, {} rows: {max}", rows.len());
+            assert!(max <= tolerance, "{kind:?} at {dim} features, {} rows: {max}", rows.len());
             let same = argmax_rows(&want, 3).iter().zip(argmax_rows(&got, 3)).filter(|(a, b)| **a == *b).count();
             assert!(
                 same as f64 >= 0.995 * rows.len() as f64,
-                "{kind:?}: top class differs on {} rows",
+                "{kind:?} at {dim} features: top class differs on {} rows",
                 rows.len() - same
             );
         }

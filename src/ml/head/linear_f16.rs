@@ -26,6 +26,7 @@ const STEP: usize = 8;
 /// A linear layer `z = (x · W) * f(x) + b` over raw f16 rows, where `f(x)` is `sqrt(d)/|x|`
 /// when the head L2-normalises its inputs and 1 otherwise (the normaliser's mean and scale are
 /// already folded into `W` and `b`).
+#[derive(Clone, Debug)]
 pub struct LinearF16 {
     /// Class-major weights `[c x d]`: each class's column of `W`, contiguous.
     wt: Vec<f32>,

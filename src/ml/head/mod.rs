@@ -309,9 +309,9 @@ impl Normalizer {
     }
 
     /// The first layer with this normalisation folded in: `(l2(x) @ w' ) + b'`, where
-    /// `l2(x)` is applied by the caller as a per-row factor after the matmul.
+    /// `l2(x)` is applied by the caller as a per-row factor after the matmul. `layer` reads the
+    /// standardised features (the basis already undone: `unrotate`).
     fn fold(&self, layer: &Layer) -> Layer {
-        let layer = &self.unrotate(layer);
         let (d, o) = (layer.inputs, layer.outputs);
         let mut w = vec![0f32; d * o];
         let mut b: Vec<f64> = layer.b.iter().map(|&v| v as f64).collect();
@@ -389,6 +389,31 @@ pub struct Head {
     layers: Vec<Layer>,
     /// `layers[0]` with the normalisation folded in (what is computed).
     first: Layer,
+    /// How `score` reads the f16 cache with these layers.
+    fast: FastScorer,
+}
+
+/// How `Head::score` computes logits from the f16 cache, chosen once per head (with `first`):
+/// the fused kernel for a linear head, the int8 first layer for a deeper one, torch in f32
+/// where the CPU or the width rules those out.
+#[derive(Clone, Debug)]
+enum FastScorer {
+    Linear(linear_f16::LinearF16),
+    Int8(quantized::QuantizedFirstLayer),
+    Torch,
+}
+
+/// `layers[0]` with `norm` folded in, and the scoring path for `layers`.
+fn scoring_layers(norm: &Normalizer, layers: &[Layer], dim: usize, num_classes: usize) -> (Layer, FastScorer) {
+    let plain = norm.unrotate(&layers[0]);
+    let first = norm.fold(&plain);
+    let fast = if layers.len() == 1 {
+        linear_f16::LinearF16::new(&first.w, &first.b, dim, num_classes, norm.l2).map(FastScorer::Linear)
+    } else {
+        // Over the standardised features: `plain` no longer reads the prior's basis.
+        quantized::QuantizedFirstLayer::new(&Normalizer { basis: None, ..norm.clone() }, &plain).map(FastScorer::Int8)
+    };
+    (first, fast.unwrap_or(FastScorer::Torch))
 }
 
 /// Rows of an f32 matrix per scoring chunk: big enough that per-call overhead vanishes, small
@@ -609,8 +634,8 @@ impl Head {
             inputs = l.outputs;
         }
         ensure!(inputs == num_classes, "last layer has {inputs} outputs, expected {num_classes} classes");
-        let first = norm.fold(&layers[0]);
-        Ok(Head { kind: params.kind, params, dim, num_classes, temperature, norm, layers, first })
+        let (first, fast) = scoring_layers(&norm, &layers, dim, num_classes);
+        Ok(Head { kind: params.kind, params, dim, num_classes, temperature, norm, layers, first, fast })
     }
 
     pub fn kind(&self) -> HeadKind {
@@ -652,7 +677,7 @@ impl Head {
                 *b += (t * r.max(1e-12).ln()) as f32;
             }
         }
-        self.first = self.norm.fold(&self.layers[0]);
+        (self.first, self.fast) = scoring_layers(&self.norm, &self.layers, self.dim, self.num_classes);
     }
 
     /// Raw rows `[n, d]` in the feature space the first layer reads (normalisation applied).
@@ -720,19 +745,6 @@ impl Head {
         }
         let threads = crate::ml::device::cores().max(1) as usize;
         let chunk = SCORE_CHUNK;
-        let kernel = match self.layers.len() {
-            1 => linear_f16::LinearF16::new(&self.first.w, &self.first.b, self.dim, c, self.norm.l2),
-            _ => None,
-        };
-        // Deeper heads: the first layer's product in int8 (`quantized.rs`), over the
-        // standardised features without the prior's basis.
-        let quantized = match self.layers.len() {
-            1 => None,
-            _ => quantized::QuantizedFirstLayer::new(
-                &Normalizer { basis: None, ..self.norm.clone() },
-                &self.norm.unrotate(&self.layers[0]),
-            ),
-        };
         // One rayon task per chunk (and one torch thread per task): the two cores each widen
         // and multiply their own chunks, which beats one thread feeding a 2-thread matmul.
         let work = |(ci, out_chunk): (usize, &mut [f32])| {
@@ -742,20 +754,21 @@ impl Head {
                 None => emb.row_f16(start + i),
                 Some(rows) => emb.row_f16(rows[start + i]),
             };
-            if let Some(kernel) = &kernel {
-                kernel.logits(len, &row, out_chunk);
-                linear_f16::softmax_rows(out_chunk, c, self.temperature);
-                return;
-            }
-            if let Some(quantized) = &quantized {
-                match quantized.pre_activations(len, &row) {
+            match &self.fast {
+                FastScorer::Linear(kernel) => {
+                    kernel.logits(len, &row, out_chunk);
+                    linear_f16::softmax_rows(out_chunk, c, self.temperature);
+                    return;
+                }
+                FastScorer::Int8(quantized) => match quantized.pre_activations(len, &row) {
                     Ok(z) => {
                         let p = (self.later_layers(z) / self.temperature).softmax(1, Kind::Float);
                         p.copy_data(out_chunk, len * c);
                         return;
                     }
                     Err(e) => tracing::warn!("int8 first layer failed, scoring in f32: {e:#}"),
-                }
+                },
+                FastScorer::Torch => {}
             }
             // The chunk goes to torch still in f16 (half the copy) and is widened there by a
             // vectorised kernel: bit-identical to widening in Rust, and faster.

@@ -30,6 +30,7 @@ use super::{Layer, Normalizer};
 const STEP: usize = 32;
 
 /// A first layer `z @ W + b` over standardised rows `z`, with `W` in int8.
+#[derive(Clone, Debug)]
 pub struct QuantizedFirstLayer {
     /// `[d x h]` row-major, `round(W / col_scale)`.
     w: Vec<i8>,
